@@ -1,0 +1,3 @@
+from cvgallery.cli import main
+
+main()

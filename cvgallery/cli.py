@@ -1,0 +1,285 @@
+"""The `cvgallery` command: each command parses, calls one library function and prints.
+
+Data (ids for a pipe, --json documents) goes to stdout; messages go to stdout on a
+terminal and to stderr otherwise, so a pipe only ever carries data.
+Exit codes: 0 all done, 1 some items failed (each reported), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from . import jobs as jobs_lib
+from .catalog import Catalog, init_site
+from .config import find_root
+from .errors import CvgalleryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def say(message: str) -> None:
+    """Human output: stdout on a terminal, stderr when stdout is a pipe or a file."""
+    click.echo(message, err=not sys.stdout.isatty())
+
+
+def root_option(func: F) -> F:
+    """--root on every command; errors from the library become messages and exit codes."""
+
+    @click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Site folder (default: nearest folder upward holding site.toml, else the current one).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, root: Path | None, **kwargs: Any) -> Any:
+        try:
+            return func(*args, root=root if root is not None else find_root(), **kwargs)
+        except CvgalleryError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def read_ids(ids: Iterable[str]) -> list[str]:
+    """Ids from the arguments; `-` reads more, one per line, from stdin."""
+    out: list[str] = []
+    for value in ids:
+        if value == "-":
+            out.extend(line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        else:
+            out.append(value)
+    return out
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cvgallery")
+def cli() -> None:
+    """One SQLite catalog (cv.db) and flat artifact storage (art/<stage>/) for an image
+    pipeline, published as a static gallery."""
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@root_option
+def init(directory: Path | None, root: Path) -> None:
+    """Create site.toml (if missing), the art/<stage>/ folders and cv.db in DIRECTORY."""
+    config = init_site(directory or root)
+    say(
+        f"initialised {config.root} (catalog {config.db_path.name}, {len(config.stage_names)} stages)"
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--url", help="Source URL recorded as original_url.")
+@click.option("--user", help="User name recorded as username.")
+@click.option("--approve", is_flag=True, default=None, help="Mark the new images approved.")
+@click.option("--link", is_flag=True, help="Hard-link into art/upstream/ instead of copying.")
+@root_option
+def add(
+    paths: tuple[Path, ...],
+    url: str | None,
+    user: str | None,
+    approve: bool | None,
+    link: bool,
+    root: Path,
+) -> None:
+    """Register image and video files or folders (recursively) in the catalog.
+
+    The id is the file name without extension; a different picture with a name already
+    taken gets <name>-<8 hex of its sha256>. Prints added, duplicate or rejected per file.
+    """
+    from .ingest import add_files
+
+    with Catalog.open(root) as catalog:
+        results = add_files(
+            catalog,
+            paths,
+            url=url,
+            user=user,
+            approve=approve,
+            link=link,
+            on_result=lambda r: say(r.line()),
+        )
+    counts = {
+        s: sum(r.status == s for r in results) for s in ("added", "duplicate", "rejected", "error")
+    }
+    say(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if counts["rejected"] or counts["error"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@root_option
+def approve(ids: tuple[str, ...], root: Path) -> None:
+    """Approve images (replaces yes/); `-` reads ids from stdin, one per line."""
+    with Catalog.open(root) as catalog:
+        _report_review(catalog.approve(read_ids(ids)), "approved")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--reason", default="manual", show_default=True, help="Stored as rejection_reason.")
+@root_option
+def reject(ids: tuple[str, ...], reason: str, root: Path) -> None:
+    """Reject images (replaces no/); `-` reads ids from stdin, one per line."""
+    with Catalog.open(root) as catalog:
+        _report_review(catalog.reject(read_ids(ids), reason), "rejected")
+
+
+def _report_review(result: Any, verb: str) -> None:
+    for image_id in result.unknown:
+        click.echo(f"Error: unknown image id: {image_id!r}", err=True)
+    say(f"{verb} {len(result.changed)}")
+    if result.unknown:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@root_option
+def stats(as_json: bool, root: Path) -> None:
+    """Images total/approved/rejected/pending, artifacts per stage, jobs per status."""
+    with Catalog.open(root) as catalog:
+        data = catalog.stats()
+    if as_json:
+        print_json(data)
+        return
+    labels = {
+        "total": "Total Images",
+        "approved": "Approved Images",
+        "rejected": "Rejected Images",
+        "pending": "Pending Approval",
+    }
+    lines = _table(("metric", "value"), [(labels[k], v) for k, v in data["images"].items()])
+    lines += [""] + _table(("stage", "count"), list(data["artifacts"].items()))
+    lines += [""] + _table(("status", "jobs"), list(data["jobs"].items()))
+    click.echo("\n".join(lines))
+
+
+def _table(headers: tuple[str, str], rows: list[tuple[Any, Any]]) -> list[str]:
+    width = max([len(headers[0])] + [len(str(r[0])) for r in rows]) + 2
+    out = [
+        f"{headers[0]:<{width}}{headers[1]}",
+        f"{'-' * (width - 2):<{width}}{'-' * len(headers[1])}",
+    ]
+    out += [f"{str(a):<{width}}{b}" for a, b in rows]
+    return out
+
+
+@cli.command()
+@click.argument("input_stage")
+@click.argument("output_stage")
+@root_option
+def ready(input_stage: str, output_stage: str, root: Path) -> None:
+    """Ids of approved images with an INPUT_STAGE artifact and no OUTPUT_STAGE one."""
+    with Catalog.open(root) as catalog:
+        for image_id in catalog.ready(input_stage, output_stage):
+            click.echo(image_id)
+
+
+@cli.group()
+def artifact() -> None:
+    """Record files made outside cvgallery."""
+
+
+@artifact.command("log")
+@click.argument("image_id", metavar="ID")
+@click.argument("stage")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--params", help="JSON recorded as processing_params.")
+@root_option
+def artifact_log(image_id: str, stage: str, path: Path, params: str | None, root: Path) -> None:
+    """Record PATH as the STAGE artifact of image ID (linked into art/STAGE/ if elsewhere)."""
+    with Catalog.open(root) as catalog:
+        info = catalog.log_artifact(image_id, stage, path, params)
+    say(f"logged {image_id} {stage} {info.file_path}")
+
+
+@artifact.command("sync")
+@click.argument("stage")
+@click.argument("directory", type=click.Path(path_type=Path))
+@root_option
+def artifact_sync(stage: str, directory: Path, root: Path) -> None:
+    """Record every image file under DIRECTORY as a STAGE artifact (ids from file names)."""
+    with Catalog.open(root) as catalog:
+        results = catalog.sync_artifacts(stage, directory)
+    failed = 0
+    for r in results:
+        if r.error:
+            failed += 1
+            click.echo(f"Error: {r.path}: {r.error}", err=True)
+        else:
+            say(f"logged {r.image_id} {stage} {r.info.file_path if r.info else ''}")
+    say(f"{len(results) - failed} logged, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(jobs_lib.STATUSES), help="Only jobs in this state.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@root_option
+@click.pass_context
+def jobs(
+    ctx: click.Context, status: str | None, as_json: bool, limit: int | None, root: Path
+) -> None:
+    """Job history; `jobs retry` re-queues failed jobs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with Catalog.open(root) as catalog:
+        rows = jobs_lib.list_jobs(catalog, status, limit)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        error = f"  {row['error_message']}" if row["error_message"] else ""
+        click.echo(
+            f"{row['id']:>6} {row['status']:<9} {row['stage']:<18} {row['image_id']}"
+            f"  retries={row['retry_count']}{error}"
+        )
+    say(f"{len(rows)} jobs")
+
+
+@jobs.command("retry")
+@click.option(
+    "--max-retries",
+    type=int,
+    default=None,
+    help="Override the configured maximum (default: site.toml, else 3).",
+)
+@root_option
+def jobs_retry(max_retries: int | None, root: Path) -> None:
+    """Re-queue failed jobs whose retry_count is below the maximum."""
+    with Catalog.open(root) as catalog:
+        requeued = jobs_lib.retry_failed(catalog, max_retries)
+    say(f"re-queued {len(requeued)} failed jobs")
+
+
+# -- processing commands (process, blurhash) ----------------------------------------------
+
+
+# -- site commands (build, serve) ---------------------------------------------------------
+
+
+# -- legacy commands (migrate, verify, export-legacy) -------------------------------------
+
+
+def main() -> None:
+    cli(prog_name="cvgallery")

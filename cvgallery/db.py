@@ -1,0 +1,198 @@
+"""Connections to cv.db (pragmas on every one) and the numbered schema migrations.
+
+Migration 1 is the seed's schema, verbatim in names, types, defaults and constraints,
+so the seed's own SQL runs unchanged. Later migrations only add: columns, indexes,
+triggers, tables. Each runs in one transaction together with its ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import CatalogError
+
+BUSY_TIMEOUT_MS = 60_000
+
+SEED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT UNIQUE NOT NULL,
+    original_url TEXT,
+    username TEXT,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    approved BOOLEAN DEFAULT FALSE,
+    rejected BOOLEAN DEFAULT FALSE,
+    rejection_reason TEXT,
+    width INTEGER,
+    height INTEGER,
+    file_size INTEGER,
+    mime_type TEXT
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    sha256 TEXT,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    width INTEGER,
+    height INTEGER,
+    file_size INTEGER,
+    processing_params TEXT,
+    FOREIGN KEY (image_id) REFERENCES images(id),
+    UNIQUE(image_id, stage)
+);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TIMESTAMP,
+    completed_at TIMESTAMP,
+    error_message TEXT,
+    retry_count INTEGER DEFAULT 0,
+    FOREIGN KEY (image_id) REFERENCES images(id)
+);
+
+CREATE TABLE IF NOT EXISTS blurhash_cache (
+    image_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    blurhash TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (image_id, stage),
+    FOREIGN KEY (image_id) REFERENCES images(id)
+);
+"""
+
+# Indexes for the seed's lookups, and the columns later issues need. parent_id links
+# an output that has its own images row (one face-swap result per style, one frame of
+# a video) to its source, which keeps the seed's UNIQUE(image_id, stage).
+# jobs.owner is "host:pid" of the process that claimed a job; blurhash_cache.context
+# records the library and input size, since both change the string.
+SCHEMA_2 = """
+ALTER TABLE images ADD COLUMN parent_id TEXT REFERENCES images(id);
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE blurhash_cache ADD COLUMN context TEXT;
+CREATE INDEX IF NOT EXISTS idx_artifacts_stage_image ON artifacts(stage, image_id);
+CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status, stage);
+CREATE INDEX IF NOT EXISTS idx_jobs_image_stage ON jobs(image_id, stage);
+CREATE INDEX IF NOT EXISTS idx_images_review ON images(approved, rejected);
+CREATE INDEX IF NOT EXISTS idx_images_created ON images(created_at);
+CREATE INDEX IF NOT EXISTS idx_images_username ON images(username);
+CREATE INDEX IF NOT EXISTS idx_images_parent ON images(parent_id);
+CREATE TRIGGER IF NOT EXISTS images_touch_updated_at
+AFTER UPDATE ON images FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+BEGIN
+    UPDATE images SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = NEW.id;
+END;
+"""
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def run(conn: sqlite3.Connection) -> None:
+        # executescript would COMMIT first; run statement by statement inside our transaction.
+        for statement in _split_sql(sql):
+            conn.execute(statement)
+
+    return run
+
+
+def _split_sql(sql: str) -> list[str]:
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("seed schema", _script(SEED_SCHEMA)),
+    ("indexes, parent_id, job owner, blurhash context, updated_at trigger", _script(SCHEMA_2)),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(
+    path: str | Path, *, migrate: bool = True, readonly: bool = False
+) -> sqlite3.Connection:
+    """Open cv.db with foreign keys, WAL and a busy timeout; bring its schema up to date.
+
+    The connection is in autocommit mode: use :func:`transaction` for atomic groups.
+    """
+    path = Path(path)
+    if path.exists() and path.is_file():
+        _check_is_sqlite(path)
+    if readonly:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CatalogError(f"{path}: not a usable SQLite catalog ({exc})") from exc
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise CatalogError(
+            f"{path}: catalog schema version {version} is newer than this cvgallery "
+            f"understands ({SCHEMA_VERSION}); upgrade cvgallery"
+        )
+    if migrate and not readonly and version < SCHEMA_VERSION:
+        migrate_to_latest(conn)
+    return conn
+
+
+def _check_is_sqlite(path: Path) -> None:
+    with open(path, "rb") as f:
+        header = f.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise CatalogError(f"{path}: not a SQLite database (the file starts with {header[:8]!r})")
+
+
+def migrate_to_latest(conn: sqlite3.Connection) -> int:
+    """Apply every migration above the file's user_version, each atomically; return the version."""
+    while True:
+        with transaction(conn):
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return int(version)
+            _name, apply = MIGRATIONS[version]
+            apply(conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
+
+    IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
+    instead of failing with "database is locked" when a read turns into a write.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

@@ -1,0 +1,55 @@
+"""One exception tree: the library raises these, the CLI turns them into messages and exit codes."""
+
+
+class CvgalleryError(Exception):
+    """Base of every error cvgallery reports to a user; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(CvgalleryError):
+    """site.toml is missing a value, has a bad one, or names an unknown key."""
+
+    exit_code = 2
+
+
+class UsageError(CvgalleryError):
+    """A command was called with arguments that cannot work (unknown stage, bad JSON...)."""
+
+    exit_code = 2
+
+
+class CatalogError(CvgalleryError):
+    """cv.db cannot be used: not a SQLite file, or written by a newer cvgallery."""
+
+    exit_code = 2
+
+
+class UnknownImage(CvgalleryError):
+    """An image id that the catalog does not hold."""
+
+    def __init__(self, image_id: str):
+        super().__init__(f"unknown image id: {image_id!r}")
+        self.image_id = image_id
+
+
+class UnknownStage(UsageError):
+    """A stage name outside the list in DESIGN.md (and not declared in site.toml)."""
+
+    def __init__(self, stage: str, known: "list[str] | tuple[str, ...]" = ()):
+        hint = f" (known: {', '.join(known)})" if known else ""
+        super().__init__(f"unknown stage: {stage!r}{hint}")
+        self.stage = stage
+
+
+class InvalidImage(CvgalleryError):
+    """A file that is not a readable image; ``reason`` is what goes to rejection_reason."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class BuildError(CvgalleryError):
+    """The site could not be rendered (template error, unwritable output)."""

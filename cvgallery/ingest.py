@@ -1,0 +1,295 @@
+"""Registering files: `add` (copy or hard-link into art/upstream/) and in-place registration.
+
+Each file is read once: its bytes are hashed, written to a temporary name in the
+destination folder and probed from memory by a pool of threads (hashlib, file I/O and
+Pillow's decoders release the GIL). The main thread then decides, batch by batch inside
+one write transaction, whether the file is new, a duplicate or a name clash, renames the
+temporary file into place and inserts the rows.
+
+Name clash rule: a file whose name (id) is already taken by a *different* picture gets
+the id ``<name>-<first 8 hex of its sha256>``. Nothing is overwritten, and adding the same
+file again still finds it by its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import db, store
+from .catalog import NOW, Catalog
+from .probe import VIDEO_EXTENSIONS, Probe, is_candidate, probe, probe_data
+
+BATCH = 256
+# Files up to this size are read into memory whole, so hashing and probing share one read.
+IN_MEMORY_LIMIT = 64 << 20
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """One line of `add` output. status: added, duplicate, rejected (stored) or error (not)."""
+
+    path: Path
+    status: str
+    image_id: str | None = None
+    reason: str | None = None
+
+    def line(self) -> str:
+        if self.status == "added":
+            return f"added {self.image_id}  {self.path}"
+        if self.status == "duplicate":
+            return f"duplicate {self.path}  (same sha256 as {self.image_id})"
+        if self.status == "rejected":
+            return f"rejected {self.image_id}  {self.path}: {self.reason}"
+        return f"error {self.path}: {self.reason}"
+
+
+@dataclass
+class _Prepared:
+    src: Path
+    sha256: str | None = None
+    probe: Probe | None = None
+    tmp: Path | None = None  # the copy, under its temporary name in the stage folder
+    error: str | None = None
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
+    """Explicit files as given; folders walked recursively for image and video files."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if is_candidate(name):
+                        yield Path(folder) / name, None
+        elif path.is_file():
+            yield path, None
+        else:
+            yield path, "no such file or folder"
+
+
+def add_files(
+    catalog: Catalog,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    url: str | None = None,
+    user: str | None = None,
+    approve: bool | None = None,
+    link: bool = False,
+    in_place: bool = False,
+    on_result: Callable[[AddResult], None] | None = None,
+    workers: int | None = None,
+) -> list[AddResult]:
+    """Register files; see the module docstring. ``in_place`` registers files already in art/.
+
+    ``approve`` None means the site's auto_approve setting.
+    """
+    approved = catalog.config.auto_approve if approve is None else approve
+    store.ensure_layout(catalog.art_dir, ("upstream", "video-sources"))
+    results: list[AddResult] = []
+    workers = workers or min(8, (os.cpu_count() or 1) + 1)
+    prepare = _prepare_in_place if in_place else (_prepare_link if link else _prepare_copy)
+    art_dir = catalog.art_dir
+    with ThreadPoolExecutor(workers) as pool:
+        for batch in _batched(iter_files(paths), BATCH):
+            errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
+            good = [p for p, why in batch if not why]
+            prepared = list(pool.map(lambda p: _guarded(prepare, art_dir, p), good))
+            batch_results = errors + _commit(catalog, prepared, url, user, approved, link, in_place)
+            for result in batch_results:
+                if on_result:
+                    on_result(result)
+            results.extend(batch_results)
+    return results
+
+
+_Found = tuple[Path, str | None]
+
+
+def _batched(items: Iterator[_Found], size: int) -> Iterator[list[_Found]]:
+    batch: list[_Found] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _stage_for(path: Path) -> str:
+    return "video-sources" if path.suffix.lower() in VIDEO_EXTENSIONS else "upstream"
+
+
+def _guarded(prepare: Callable[[Path, Path], _Prepared], art_dir: Path, src: Path) -> _Prepared:
+    try:
+        return prepare(art_dir, src)
+    except Exception as exc:  # one bad file never stops the others
+        return _Prepared(src, error=f"{type(exc).__name__}: {exc}")
+
+
+def _prepare_copy(art_dir: Path, src: Path) -> _Prepared:
+    folder = art_dir / _stage_for(src)
+    try:
+        if src.stat().st_size > IN_MEMORY_LIMIT:
+            tmp = _temp_in(folder, src.suffix)
+            sha = store.copy_hashing(src, tmp)
+            return _Prepared(src, sha, probe(tmp), tmp)
+        data = src.read_bytes()
+        tmp = _temp_in(folder, src.suffix)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        return _Prepared(src, hashlib.sha256(data).hexdigest(), probe_data(src, data), tmp)
+    except OSError as exc:
+        return _Prepared(src, error=f"cannot read: {exc.strerror or exc}")
+
+
+def _prepare_link(art_dir: Path, src: Path) -> _Prepared:
+    try:
+        return _Prepared(src, store.sha256_file(src), probe(src))
+    except OSError as exc:
+        return _Prepared(src, error=f"cannot read: {exc.strerror or exc}")
+
+
+_prepare_in_place = _prepare_link
+
+
+def _temp_in(folder: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=store.TEMP_PREFIX, suffix=suffix.lower(), dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def _commit(
+    catalog: Catalog,
+    prepared: list[_Prepared],
+    url: str | None,
+    user: str | None,
+    approved: bool,
+    link: bool,
+    in_place: bool,
+) -> list[AddResult]:
+    conn = catalog.conn
+    results: list[AddResult] = []
+    try:
+        with db.transaction(conn):
+            for item in prepared:
+                results.append(
+                    _commit_one(catalog, conn, item, url, user, approved, link, in_place)
+                )
+    finally:
+        for item in prepared:  # duplicates and failures leave no temporary behind
+            if item.tmp is not None:
+                item.tmp.unlink(missing_ok=True)
+    return results
+
+
+def _commit_one(
+    catalog: Catalog,
+    conn: sqlite3.Connection,
+    item: _Prepared,
+    url: str | None,
+    user: str | None,
+    approved: bool,
+    link: bool,
+    in_place: bool,
+) -> AddResult:
+    if item.error or item.sha256 is None or item.probe is None:
+        return AddResult(item.src, "error", reason=item.error or "not read")
+    existing = conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,)).fetchone()
+    if existing is not None:
+        return AddResult(item.src, "duplicate", existing[0])
+    stage = _stage_for(item.src)
+    folder = catalog.art_dir / stage
+    ext = item.src.suffix.lower()
+    if in_place:
+        image_id, dest = item.src.stem, item.src
+        if _id_taken(conn, image_id):
+            image_id = f"{item.src.stem}-{item.sha256[:8]}"
+    else:
+        image_id = _free_id(conn, folder, item.src.stem, ext, item.sha256)
+        dest = folder / f"{image_id}{ext}"
+        if item.tmp is not None:
+            os.replace(item.tmp, dest)
+            item.tmp = None
+        elif not store.same_file(item.src, dest):
+            store.link_or_copy(item.src, dest)
+    p = item.probe
+    rejected = not p.ok
+    conn.execute(
+        f"""INSERT INTO images (id, sha256, original_url, username, approved, rejected,
+                                rejection_reason, width, height, file_size, mime_type,
+                                created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
+        (
+            image_id,
+            item.sha256,
+            url,
+            user,
+            int(approved and not rejected),
+            int(rejected),
+            p.reason,
+            p.width,
+            p.height,
+            p.file_size,
+            p.mime_type,
+        ),
+    )
+    catalog.record_artifact(
+        image_id,
+        stage,
+        store.relative_path(stage, dest.name),
+        item.sha256,
+        p.width,
+        p.height,
+        p.file_size,
+    )
+    if rejected:
+        return AddResult(item.src, "rejected", image_id, p.reason)
+    return AddResult(item.src, "added", image_id)
+
+
+def _id_taken(conn: sqlite3.Connection, image_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is not None
+
+
+def _free_id(conn: sqlite3.Connection, folder: Path, stem: str, ext: str, sha: str) -> str:
+    """``stem`` unless a different picture holds that id (in the catalog or on disk)."""
+    candidate = stem
+    dest = folder / f"{candidate}{ext}"
+    if not _id_taken(conn, candidate) and (not dest.exists() or store.sha256_file(dest) == sha):
+        return candidate
+    return f"{stem}-{sha[:8]}"
+
+
+def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
+    """Register files dropped straight into art/upstream/ or art/video-sources/ (for `build`).
+
+    Only names no artifact row points at are hashed, so a build with nothing new reads
+    the catalog and a directory listing, not the files.
+    """
+    known = {
+        row[0]
+        for row in catalog.conn.execute(
+            "SELECT file_path FROM artifacts WHERE stage IN ('upstream', 'video-sources')"
+        )
+    }
+    new: list[Path] = []
+    for stage in ("upstream", "video-sources"):
+        folder = catalog.art_dir / stage
+        if folder.is_dir():
+            new.extend(
+                folder / e.name
+                for e in sorted(os.scandir(folder), key=lambda e: e.name)
+                if e.is_file() and is_candidate(e.name) and f"{stage}/{e.name}" not in known
+            )
+    if not new:
+        return []
+    return add_files(catalog, new, in_place=True, **kwargs)  # type: ignore[arg-type]
