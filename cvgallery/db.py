@@ -76,7 +76,9 @@ CREATE TABLE IF NOT EXISTS blurhash_cache (
 # an output that has its own images row (one face-swap result per style, one frame of
 # a video) to its source, which keeps the seed's UNIQUE(image_id, stage).
 # jobs.owner is "host:pid" of the process that claimed a job; blurhash_cache.context
-# records the library and input size, since both change the string.
+# records the library and input size, since both change the string. legacy_files maps
+# every file `migrate` found (path relative to the legacy folder) to what it became,
+# so `export-legacy` can rebuild the old layout name for name.
 SCHEMA_2 = """
 ALTER TABLE images ADD COLUMN parent_id TEXT REFERENCES images(id);
 ALTER TABLE jobs ADD COLUMN owner TEXT;
@@ -88,6 +90,15 @@ CREATE INDEX IF NOT EXISTS idx_images_review ON images(approved, rejected);
 CREATE INDEX IF NOT EXISTS idx_images_created ON images(created_at);
 CREATE INDEX IF NOT EXISTS idx_images_username ON images(username);
 CREATE INDEX IF NOT EXISTS idx_images_parent ON images(parent_id);
+CREATE TABLE IF NOT EXISTS legacy_files (
+    path TEXT PRIMARY KEY,
+    image_id TEXT REFERENCES images(id),
+    stage TEXT,
+    sha256 TEXT NOT NULL,
+    file_size INTEGER,
+    migrated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_legacy_files_image ON legacy_files(image_id);
 CREATE TRIGGER IF NOT EXISTS images_touch_updated_at
 AFTER UPDATE ON images FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
 BEGIN
@@ -119,7 +130,10 @@ def _split_sql(sql: str) -> list[str]:
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("seed schema", _script(SEED_SCHEMA)),
-    ("indexes, parent_id, job owner, blurhash context, updated_at trigger", _script(SCHEMA_2)),
+    (
+        "indexes, parent_id, job owner, blurhash context, legacy_files, updated_at trigger",
+        _script(SCHEMA_2),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
