@@ -1,0 +1,181 @@
+"""`add`: hashing, probing, copying or linking, duplicates, name clashes and bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from cvgallery.catalog import Catalog
+from cvgallery.ingest import add_files, register_new_uploads
+from cvgallery.store import sha256_file
+
+
+def statuses(results) -> dict[str, str]:
+    return {r.path.name: r.status for r in results}
+
+
+def test_add_registers_image_and_upstream_artifact(catalog: Catalog, make_image) -> None:
+    src = make_image("cat.jpeg", size=(120, 80))
+    [result] = add_files(catalog, [src], url="https://example.org/cat", user="ann", approve=True)
+    assert (result.status, result.image_id) == ("added", "cat")
+    row = catalog.image("cat")
+    assert row["sha256"] == sha256_file(src)
+    assert (row["width"], row["height"], row["file_size"]) == (120, 80, src.stat().st_size)
+    assert row["mime_type"] == "image/jpeg"
+    assert (row["original_url"], row["username"], row["approved"]) == (
+        "https://example.org/cat",
+        "ann",
+        1,
+    )
+    art = catalog.artifact("cat", "upstream")
+    assert art["file_path"] == "upstream/cat.jpeg" and art["sha256"] == row["sha256"]
+    stored = catalog.art_dir / "upstream" / "cat.jpeg"
+    assert stored.read_bytes() == src.read_bytes()
+    assert not stored.samefile(src)  # a copy by default
+
+
+def test_link_hard_links_into_upstream(catalog: Catalog, make_image) -> None:
+    src = make_image("dog.png", format="PNG")
+    add_files(catalog, [src], link=True)
+    assert (catalog.art_dir / "upstream" / "dog.png").samefile(src)
+
+
+def test_folders_are_walked_recursively_and_ids_come_from_names(
+    catalog: Catalog, make_image, tmp_path
+) -> None:
+    make_image("a.jpeg")
+    make_image("b.webp", folder=tmp_path / "input" / "deeper", format="WEBP")
+    (tmp_path / "input" / "notes.txt").write_text("not a picture")
+    results = add_files(catalog, [tmp_path / "input"])
+    assert sorted(r.image_id for r in results) == ["a", "b"]
+    assert catalog.image("b")["mime_type"] == "image/webp"
+
+
+def test_exif_orientation_gives_displayed_dimensions(catalog: Catalog, tmp_path) -> None:
+    path = tmp_path / "rotated.jpeg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.new("RGB", (200, 100), (9, 9, 9)).save(path, exif=exif.tobytes())
+    add_files(catalog, [path])
+    row = catalog.image("rotated")
+    assert (row["width"], row["height"]) == (100, 200)
+
+
+def test_bad_files_are_stored_and_rejected_with_reasons(
+    catalog: Catalog, make_image, tmp_path
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "anim.gif")
+    (folder / "empty.jpeg").write_bytes(b"")
+    (folder / "text.png").write_bytes(b"hello, I am not a PNG")
+    whole = make_image("whole.jpeg", size=(300, 200), folder=folder, quality=95)
+    data = whole.read_bytes()
+    (folder / "partial.jpeg").write_bytes(data[: len(data) // 2])
+    results = add_files(catalog, [folder])
+    assert statuses(results) == {
+        "anim.gif": "rejected",
+        "empty.jpeg": "rejected",
+        "text.png": "rejected",
+        "partial.jpeg": "rejected",
+        "whole.jpeg": "added",
+    }
+    reasons = {r.image_id: catalog.image(r.image_id)["rejection_reason"] for r in results}
+    assert reasons["anim"] == "gif"
+    assert reasons["empty"].startswith("invalid: empty")
+    assert reasons["text"].startswith("invalid:")
+    assert reasons["partial"].startswith("invalid: truncated")
+    for r in results:  # nothing a user added is dropped
+        assert (catalog.art_dir / catalog.artifact(r.image_id, "upstream")["file_path"]).is_file()
+        assert catalog.image(r.image_id)["approved"] == 0
+
+
+def test_missing_path_is_an_error_and_the_others_go_on(
+    catalog: Catalog, make_image, tmp_path
+) -> None:
+    good = make_image("good.jpeg")
+    results = add_files(catalog, [tmp_path / "nope.jpeg", good])
+    assert statuses(results) == {"nope.jpeg": "error", "good.jpeg": "added"}
+    assert "no such file" in results[0].reason
+
+
+def test_adding_the_same_folder_twice_changes_nothing(
+    catalog: Catalog, make_image, tmp_path
+) -> None:
+    for i in range(5):
+        make_image(f"p{i}.jpeg")
+    add_files(catalog, [tmp_path / "input"])
+    before = catalog.conn.execute("SELECT * FROM images ORDER BY id").fetchall()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (catalog.art_dir / "upstream").iterdir()}
+    again = add_files(catalog, [tmp_path / "input"])
+    assert {r.status for r in again} == {"duplicate"}
+    assert [tuple(r) for r in catalog.conn.execute("SELECT * FROM images ORDER BY id")] == [
+        tuple(r) for r in before
+    ]
+    assert {
+        p.name: p.stat().st_mtime_ns for p in (catalog.art_dir / "upstream").iterdir()
+    } == mtimes
+
+
+def test_same_name_different_picture_gets_a_suffixed_id(
+    catalog: Catalog, make_image, tmp_path
+) -> None:
+    first = make_image("photo.jpeg", folder=tmp_path / "one")
+    second = make_image("photo.jpeg", folder=tmp_path / "two")
+    add_files(catalog, [first])
+    [result] = add_files(catalog, [second])
+    expected = f"photo-{sha256_file(second)[:8]}"
+    assert (result.status, result.image_id) == ("added", expected)
+    assert (catalog.art_dir / "upstream" / "photo.jpeg").read_bytes() == first.read_bytes()
+    assert (catalog.art_dir / "upstream" / f"{expected}.jpeg").read_bytes() == second.read_bytes()
+    # Adding the second again is found by content, not by name.
+    assert add_files(catalog, [second])[0].status == "duplicate"
+
+
+def test_same_name_twice_in_one_batch(catalog: Catalog, make_image, tmp_path) -> None:
+    a = make_image("twin.png", folder=tmp_path / "x", format="PNG")
+    b = make_image("twin.jpeg", folder=tmp_path / "y")
+    results = add_files(catalog, [a, b])
+    ids = [r.image_id for r in results]
+    assert ids[0] == "twin" and ids[1].startswith("twin-") and len(set(ids)) == 2
+
+
+def test_tricky_names_and_metadata_are_data(catalog: Catalog, make_image) -> None:
+    nasty = "x'; DROP TABLE images; --"
+    src = make_image(f'{nasty} é "q".jpeg')
+    url = "https://example.org/?q=1'; DELETE FROM artifacts; --"
+    user = "o'brien\n<script>alert(1)</script>"
+    [r] = add_files(catalog, [src], url=url, user=user)
+    row = catalog.image(r.image_id)
+    assert r.image_id == f'{nasty} é "q"'
+    assert (row["original_url"], row["username"]) == (url, user)
+    assert catalog.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 1
+
+
+def test_no_temporary_files_are_left_behind(catalog: Catalog, make_image, tmp_path) -> None:
+    make_image("one.jpeg")
+    (tmp_path / "input" / "bad.jpeg").write_bytes(b"garbage")
+    add_files(catalog, [tmp_path / "input"])
+    add_files(catalog, [tmp_path / "input"])
+    names = os.listdir(catalog.art_dir / "upstream")
+    assert sorted(names) == ["bad.jpeg", "one.jpeg"]
+
+
+def test_register_new_uploads_reads_only_unknown_files(catalog: Catalog, make_image) -> None:
+    upstream = catalog.art_dir / "upstream"
+    make_image("dropped.jpeg", folder=upstream)
+    [r] = register_new_uploads(catalog)
+    assert (r.status, r.image_id) == ("added", "dropped")
+    assert catalog.artifact("dropped", "upstream")["file_path"] == "upstream/dropped.jpeg"
+    assert register_new_uploads(catalog) == []
+
+
+def test_auto_approve_setting(site_root: Path, make_image) -> None:
+    (site_root / "site.toml").write_text("[review]\nauto_approve = true\n")
+    with Catalog.open(site_root) as catalog:
+        add_files(catalog, [make_image("a.jpeg")])
+        add_files(catalog, [make_image("b.jpeg")], approve=False)
+        assert catalog.image("a")["approved"] == 1
+        assert catalog.image("b")["approved"] == 0
