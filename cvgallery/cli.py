@@ -37,7 +37,7 @@ def root_option(func: F) -> F:
         "--root",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Site folder (default: nearest folder upward holding site.toml, else the current one).",
+        help="Site folder (default: the nearest folder upward with site.toml, else this one).",
     )
     @functools.wraps(func)
     def wrapper(*args: Any, root: Path | None, **kwargs: Any) -> Any:
@@ -78,9 +78,8 @@ def cli() -> None:
 def init(directory: Path | None, root: Path) -> None:
     """Create site.toml (if missing), the art/<stage>/ folders and cv.db in DIRECTORY."""
     config = init_site(directory or root)
-    say(
-        f"initialised {config.root} (catalog {config.db_path.name}, {len(config.stage_names)} stages)"
-    )
+    stages = len(config.stage_names)
+    say(f"initialised {config.root} (catalog {config.db_path.name}, {stages} stages)")
 
 
 @cli.command()

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import run_cli
 
 from cvgallery.cli import cli
-from conftest import run_cli
 
 
 def test_init_creates_config_folders_and_catalog(tmp_path: Path) -> None:
