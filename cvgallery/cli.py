@@ -277,6 +277,56 @@ def jobs_retry(max_retries: int | None, root: Path) -> None:
 # -- site commands (build, serve) ---------------------------------------------------------
 
 
+@cli.command()
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: art/gallery-html/).",
+)
+@click.option(
+    "--base-url", default=None, help="Absolute URL of the site, for the feed and sitemap."
+)
+@click.option(
+    "--no-process",
+    is_flag=True,
+    help="Render the catalog as it is: no registering, processing or blurhash filling.",
+)
+@root_option
+def build(output: Path | None, base_url: str | None, no_process: bool, root: Path) -> None:
+    """Render the gallery: approved images through the theme into a static site."""
+    from .site import build_site
+
+    with Catalog.open(root) as catalog:
+        report = build_site(catalog, output, base_url=base_url, process=not no_process, say=say)
+    for failure in report.failed:
+        click.echo(f"Error: {failure}", err=True)
+    say(report.line())
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: art/gallery-html/).",
+)
+@click.option("--no-process", is_flag=True, help="Build without processing first.")
+@root_option
+def serve(host: str, port: int, output: Path | None, no_process: bool, root: Path) -> None:
+    """Build, serve the output with livereload and rebuild when the site or catalog changes."""
+    from .serve import serve as serve_site
+
+    try:
+        serve_site(root, host=host, port=port, output=output, process=not no_process, say=say)
+    except KeyboardInterrupt:
+        say("stopped")
+
+
 # -- legacy commands (migrate, verify, export-legacy) -------------------------------------
 
 

@@ -1,0 +1,175 @@
+"""`cvgallery build`: bring the catalog up to date, query it once, render the site.
+
+Cost follows change: the query result, the theme files, the content pages and the
+settings are fingerprinted; when the fingerprint equals the one stored with the last
+build, nothing is rendered and nothing is written. Otherwise every page is rendered
+into a fresh folder (unchanged files linked from the previous build, so they keep their
+mtime) and swapped in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cvgallery
+
+from ..catalog import Catalog
+from ..config import SiteConfig
+from ..errors import BuildError
+from .content import load_pages
+from .output import OutputTree, read_manifest
+from .pages import render_site
+from .query import ImageItem, arrange, fetch_rows, make_items
+from .theme import Theme
+
+DEFAULT_OUTPUT = "gallery-html"
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the one-line summary."""
+
+    output: Path
+    images: int = 0
+    written: int = 0
+    kept: int = 0
+    skipped: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.skipped:
+            return f"{self.output}: up to date ({self.images} images, nothing written)"
+        return (
+            f"{self.output}: {self.images} images, {self.written} files written, "
+            f"{self.kept} unchanged, {len(self.failed)} failed in {self.seconds:.2f}s"
+        )
+
+
+def default_output(config: SiteConfig) -> Path:
+    return config.art_dir / DEFAULT_OUTPUT
+
+
+def build_site(
+    catalog: Catalog,
+    output: Path | None = None,
+    *,
+    base_url: str | None = None,
+    process: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Build the gallery into ``output`` (default art/gallery-html/); see the module docstring."""
+    started = time.perf_counter()
+    final = Path(output) if output is not None else default_output(catalog.config)
+    report = BuildReport(final)
+    if process:
+        bring_up_to_date(catalog, report, say or (lambda _m: None))
+    config = catalog.config
+    url = (base_url if base_url is not None else config.base_url).rstrip("/")
+    rows = fetch_rows(catalog.conn)
+    theme = Theme(config)
+    intro, pages = load_pages(config.root / "content")
+    fingerprint = _fingerprint(
+        rows, theme, [p.source for p in pages if p] + _maybe(intro), url, config
+    )
+    previous = read_manifest(final)
+    if previous and previous.get("fingerprint") == fingerprint:
+        report.skipped = True
+        report.images = int(previous.get("images", 0))
+        report.seconds = time.perf_counter() - started
+        return report
+    tree = OutputTree(final)
+    try:
+        items = _place_media(tree, catalog, make_items(rows), report)
+        top = arrange(items)
+        report.images = len(top)
+        render_site(tree, theme, config, top, intro, pages, url)
+        tree.write_manifest(
+            {"fingerprint": fingerprint, "images": len(top), "generator": cvgallery.__version__}
+        )
+        tree.commit()
+    except BaseException:
+        tree.abort()
+        raise
+    report.written, report.kept = tree.written, tree.kept
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def bring_up_to_date(catalog: Catalog, report: BuildReport, say: Callable[[str], None]) -> None:
+    """What `add` and `process` would do: new uploads, missing artifacts, missing blurhashes."""
+    from ..ingest import register_new_uploads
+
+    for result in register_new_uploads(catalog):
+        say(result.line())
+        if result.status in ("rejected", "error"):
+            report.failed.append(result.line())
+    try:
+        from ..process import builtin_stages, process
+        from ..stages.blurhash import fill_blurhashes
+    except ImportError as exc:
+        raise BuildError(f"processing is not available ({exc}); build with --no-process") from exc
+    made = process(catalog, stages=builtin_stages(catalog.config))
+    hashed = fill_blurhashes(catalog, stage="web-optimized")
+    for label, outcome in (("process", made), ("blurhash", hashed)):
+        line = outcome.line() if hasattr(outcome, "line") else str(outcome)
+        report.notes.append(f"{label}: {line}")
+        say(f"{label}: {line}")
+        for failure in getattr(outcome, "failed", None) or []:
+            report.failed.append(f"{label}: {failure}")
+
+
+def _place_media(
+    tree: OutputTree, catalog: Catalog, items: list[ImageItem], report: BuildReport
+) -> list[ImageItem]:
+    """Link every file the pages use into media/; an image whose file is gone is left out."""
+    art = catalog.art_dir
+    placed: set[str] = set()
+    kept = []
+    for item in items:
+        media = [item.web, item.thumb, *item.larger, *([item.video] if item.video else [])]
+        try:
+            for m in media:
+                if m.src not in placed:
+                    tree.place(m.src, art / m.path)
+                    placed.add(m.src)
+        except BuildError as exc:
+            report.failed.append(f"{item.id}: {exc}")
+            continue
+        kept.append(item)
+    return kept
+
+
+def _fingerprint(
+    rows: list[tuple[object, ...]], theme: Theme, sources: list[Path], url: str, config: object
+) -> str:
+    digest = hashlib.sha256()
+    digest.update(repr(rows).encode("utf-8"))
+    digest.update(theme.fingerprint().encode())
+    for path in sorted(sources):
+        digest.update(f"{path}\0".encode() + path.read_bytes())
+    settings = {k: v for k, v in vars(config).items() if k not in ("stages",)}
+    digest.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
+    digest.update(f"{url}\0{cvgallery.__version__}\0{os.fspath(Path(__file__).parent)}".encode())
+    digest.update(_code_stamp())
+    return digest.hexdigest()
+
+
+def _code_stamp() -> bytes:
+    """The site package's own source: a changed renderer must not be skipped as a no-op."""
+    parts = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        st = path.stat()
+        parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts).encode()
+
+
+def _maybe(page: object) -> list[Path]:
+    source = getattr(page, "source", None)
+    return [source] if isinstance(source, Path) else []

@@ -1,0 +1,160 @@
+"""Every page of the site, rendered through the theme into the output tree.
+
+Links are relative (``root`` is "" or "../" depending on the page's folder) and name
+files, never folders, so the site works from a domain root, a sub-path and file://.
+Absolute URLs (base_url) appear only in the Atom feed, the sitemap and social tags.
+The template context is documented in themes/default/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cvgallery
+
+from ..config import SiteConfig
+from .content import ContentPage
+from .output import OutputTree
+from .query import ImageItem, slugify
+from .theme import Theme
+
+HASHED_ASSETS = (".css", ".js")
+
+
+@dataclass
+class Pagination:
+    """Where an index page sits among all of them; urls are relative to the site root."""
+
+    number: int
+    count: int
+    urls: list[str]
+
+    @property
+    def url(self) -> str:
+        return self.urls[self.number - 1]
+
+    @property
+    def prev_url(self) -> str | None:
+        return self.urls[self.number - 2] if self.number > 1 else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.urls[self.number] if self.number < self.count else None
+
+
+@dataclass
+class User:
+    name: str
+    url: str
+    images: list[ImageItem]
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+
+def index_url(number: int) -> str:
+    return "index.html" if number == 1 else f"page-{number}.html"
+
+
+def render_site(
+    tree: OutputTree,
+    theme: Theme,
+    config: SiteConfig,
+    images: list[ImageItem],
+    intro: ContentPage | None,
+    pages: list[ContentPage],
+    base_url: str,
+) -> None:
+    assets = _place_static(tree, theme)
+    users = _group_users(images)
+    per_page = config.per_page
+    chunks = [images[i : i + per_page] for i in range(0, len(images), per_page)] or [[]]
+    urls = [index_url(n) for n in range(1, len(chunks) + 1)]
+    home_of: dict[str, str] = {}
+    for n, chunk in enumerate(chunks, 1):
+        for item in chunk:
+            home_of[item.id] = urls[n - 1]
+
+    def absolute(path: str) -> str:
+        return f"{base_url}/{path}" if base_url else path
+
+    site = {
+        "title": config.title,
+        "description": config.description,
+        "base_url": base_url,
+        "theme": config.theme,
+        "generator": f"cvgallery {cvgallery.__version__}",
+        "image_count": len(images),
+        "feed_url": "feed.xml",
+    }
+    common: dict[str, Any] = {
+        "site": site,
+        "pages": pages,
+        "users": users,
+        "asset": lambda name: assets.get(name, f"static/{name}"),
+        "absolute": absolute,
+    }
+
+    def render(template: str, rel: str, root: str, **context: Any) -> None:
+        html = theme.render(template, {**common, "root": root, **context})
+        tree.write(rel, html.encode("utf-8"))
+
+    for n, chunk in enumerate(chunks, 1):
+        pagination = Pagination(n, len(chunks), urls)
+        title = config.title if n == 1 else f"{config.title} — page {n}"
+        page = {
+            "kind": "index",
+            "title": title,
+            "url": urls[n - 1],
+            "intro": intro if n == 1 else None,
+        }
+        render("index.html", urls[n - 1], "", page=page, images=chunk, pagination=pagination)
+    for item in images:
+        page = {"kind": "image", "title": item.id, "url": item.url, "back_url": home_of[item.id]}
+        render("image.html", item.url, "../", page=page, image=item, images=item.children)
+    for user in users:
+        page = {"kind": "user", "title": user.name, "url": user.url}
+        render("user.html", user.url, "../", page=page, user=user, images=user.images)
+    for content in pages:
+        page = {"kind": "page", "title": content.title, "url": content.url, "content": content}
+        render("page.html", content.url, "", page=page, images=[])
+    updated = max((i.created_at for i in images), default="") or "1970-01-01 00:00:00"
+    feed_items = images[: config.feed_size]
+    feed_page = {"kind": "feed", "title": config.title, "url": "feed.xml", "updated": updated}
+    render("feed.xml", "feed.xml", "", page=feed_page, images=feed_items)
+    sitemap_urls = [*urls, *(i.url for i in images), *(u.url for u in users)]
+    sitemap_urls += [p.url for p in pages]
+    sitemap_page = {"kind": "sitemap", "title": "sitemap", "url": "sitemap.xml"}
+    render("sitemap.xml", "sitemap.xml", "", page=sitemap_page, urls=sitemap_urls, images=[])
+
+
+def _place_static(tree: OutputTree, theme: Theme) -> dict[str, str]:
+    """Theme assets under static/; CSS and JS get content-hashed names (cache forever)."""
+    assets: dict[str, str] = {}
+    for name, path in theme.static_files().items():
+        data = path.read_bytes()
+        rel = f"static/{name}"
+        if path.suffix in HASHED_ASSETS:
+            digest = hashlib.sha256(data).hexdigest()[:10]
+            stem = name[: -len(path.suffix)]
+            rel = f"static/{stem}.{digest}{path.suffix}"
+        tree.write(rel, data)
+        assets[name] = rel
+    return assets
+
+
+def _group_users(images: Sequence[ImageItem]) -> list[User]:
+    users: dict[str, User] = {}
+    for item in images:
+        if item.username:
+            user = users.get(item.username)
+            if user is None:
+                user = users[item.username] = User(
+                    item.username, f"user/{slugify(item.username)}.html", []
+                )
+            user.images.append(item)
+    return sorted(users.values(), key=lambda u: u.name.casefold())

@@ -1,0 +1,140 @@
+"""Themes: one template lookup order and one static-asset lookup order.
+
+Lookup (sigal, pelican and mkdocs do the same): the site's ``themes/<name>/``, then the
+built-in ``themes/<name>/``, then the built-in default. A template that overrides a
+default one can still extend it as ``{% extends "!default/base.html" %}``.
+Autoescape is on for every template, HTML and XML alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+from markupsafe import Markup
+
+import cvgallery
+
+from ..config import SiteConfig
+from ..errors import BuildError, ConfigError
+
+DEFAULT_THEME = "default"
+
+
+def builtin_themes_dir() -> Path:
+    """The wheel carries themes/ inside the package; an editable install has it beside it."""
+    package = Path(cvgallery.__file__).resolve().parent
+    for candidate in (package / "themes", package.parent / "themes"):
+        if (candidate / DEFAULT_THEME).is_dir():
+            return candidate
+    raise BuildError(f"built-in themes not found beside {package}")
+
+
+def theme_dirs(config: SiteConfig) -> list[Path]:
+    """The theme folders in lookup order (only those that exist)."""
+    builtin = builtin_themes_dir()
+    candidates = [config.root / "themes" / config.theme, builtin / config.theme]
+    found = [d for d in candidates if d.is_dir()]
+    if not found:
+        raise ConfigError(
+            f"theme {config.theme!r} not found in {config.root / 'themes'} or the built-in themes"
+        )
+    default = builtin / DEFAULT_THEME
+    if default not in found:
+        found.append(default)
+    return found
+
+
+class Theme:
+    """The Jinja environment and the static files of a site's theme."""
+
+    def __init__(self, config: SiteConfig):
+        self.dirs = theme_dirs(config)
+        self.template_dirs = [d / "templates" for d in self.dirs if (d / "templates").is_dir()]
+        default_templates = builtin_themes_dir() / DEFAULT_THEME / "templates"
+        loader = jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
+                jinja2.PrefixLoader(
+                    {"!default": jinja2.FileSystemLoader(str(default_templates))}, delimiter="/"
+                ),
+            ]
+        )
+        self.env = jinja2.Environment(
+            loader=loader,
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["rfc3339"] = rfc3339
+        self.env.filters["xmltext"] = xmltext
+
+    def static_files(self) -> dict[str, Path]:
+        """Relative name → file, the first theme folder in lookup order winning."""
+        files: dict[str, Path] = {}
+        for theme in self.dirs:
+            static = theme / "static"
+            for path in _walk(static):
+                files.setdefault(path.relative_to(static).as_posix(), path)
+        return dict(sorted(files.items()))
+
+    def fingerprint(self) -> str:
+        """Changes when any template or static file of the lookup chain changes."""
+        digest = hashlib.sha256()
+        for theme in self.dirs:
+            for path in _walk(theme):
+                st = path.stat()
+                digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    def render(self, template_name: str, context: dict[str, Any]) -> str:
+        """Render one template; any error becomes a BuildError naming the template and line."""
+        try:
+            return self.env.get_template(template_name).render(context)
+        except jinja2.TemplateSyntaxError as exc:
+            where = exc.filename or exc.name or template_name
+            raise BuildError(f"template {where}, line {exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateNotFound as exc:
+            raise BuildError(f"template not found: {exc.name}") from exc
+        except Exception as exc:
+            where = self._template_frame(exc) or template_name
+            raise BuildError(f"template {where}: {type(exc).__name__}: {exc}") from exc
+
+    def _template_frame(self, exc: BaseException) -> str | None:
+        """Jinja rewrites tracebacks so template frames carry the template file and line."""
+        roots = [str(d) for d in self.dirs]
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if any(frame.filename.startswith(r) for r in roots):
+                return f"{frame.filename}, line {frame.lineno}"
+        return None
+
+
+def rfc3339(value: object) -> str:
+    """A catalog timestamp ("2026-11-25 17:49:16.123", UTC) as the Atom feed wants it."""
+    text = str(value or "1970-01-01 00:00:00").strip()
+    date, _, clock = text.partition(" ")
+    clock = (clock or "00:00:00").split(".")[0]
+    return f"{date}T{clock}Z"
+
+
+def xmltext(value: object) -> Markup:
+    """Escape markup as text, once more: an Atom <content type="html"> holds escaped HTML."""
+    return markupsafe.escape(str.__add__("", str(value)))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    if not folder.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name

@@ -1,0 +1,74 @@
+// cvgallery lightbox: progressive enhancement of the grid's links to image pages.
+// Click (or Enter) opens the image in a modal <dialog>; ArrowLeft/ArrowRight move,
+// Escape closes and focus returns to the item. Without JavaScript, the links just work.
+(function () {
+  "use strict";
+  var links = Array.prototype.slice.call(document.querySelectorAll(".grid .item > a[data-full]"));
+  if (!links.length || typeof HTMLDialogElement !== "function") return;
+
+  var dialog = document.createElement("dialog");
+  dialog.className = "lightbox";
+  dialog.setAttribute("aria-label", "Image viewer");
+  dialog.innerHTML =
+    '<div class="stage"></div>' +
+    '<p class="caption"><a class="details"></a></p>' +
+    '<button type="button" class="prev" aria-label="Previous image">‹</button>' +
+    '<button type="button" class="next" aria-label="Next image">›</button>' +
+    '<button type="button" class="close" aria-label="Close">✕</button>';
+  document.body.appendChild(dialog);
+  var stage = dialog.querySelector(".stage");
+  var details = dialog.querySelector(".details");
+  var current = -1;
+
+  function show(index) {
+    current = (index + links.length) % links.length;
+    var link = links[current];
+    var figure = link.parentNode;
+    var thumb = link.querySelector("img");
+    var media;
+    if (link.dataset.video) {
+      media = document.createElement("video");
+      media.controls = true;
+      media.poster = link.dataset.full;
+      media.src = link.dataset.video;
+    } else {
+      media = document.createElement("img");
+      media.src = link.dataset.full;
+      media.alt = thumb ? thumb.alt : "";
+    }
+    media.width = +link.dataset.w;
+    media.height = +link.dataset.h;
+    media.style.backgroundImage = figure.style.backgroundImage;
+    stage.replaceChildren(media);
+    details.textContent = (thumb ? thumb.alt : "") + " — details";
+    details.href = link.href;
+    dialog.dataset.id = figure.dataset.id;
+  }
+
+  function open(index) {
+    show(index);
+    if (!dialog.open) dialog.showModal();
+  }
+
+  links.forEach(function (link, index) {
+    link.addEventListener("click", function (event) {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      open(index);
+    });
+  });
+  dialog.querySelector(".prev").addEventListener("click", function () { show(current - 1); });
+  dialog.querySelector(".next").addEventListener("click", function () { show(current + 1); });
+  dialog.querySelector(".close").addEventListener("click", function () { dialog.close(); });
+  dialog.addEventListener("click", function (event) {
+    if (event.target === dialog || event.target === stage) dialog.close();
+  });
+  dialog.addEventListener("keydown", function (event) {
+    if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
+    else if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
+  });
+  dialog.addEventListener("close", function () {
+    stage.replaceChildren();
+    if (current >= 0) links[current].focus();
+  });
+})();
