@@ -24,7 +24,7 @@ from ..errors import BuildError
 from .content import load_pages
 from .output import OutputTree, read_manifest
 from .pages import render_site
-from .query import ImageItem, arrange, fetch_rows, make_items
+from .query import ImageItem, arrange, attach_derived, fetch_derived, fetch_rows, make_items
 from .theme import Theme
 
 DEFAULT_OUTPUT = "gallery-html"
@@ -73,6 +73,7 @@ def build_site(
     config = catalog.config
     url = (base_url if base_url is not None else config.base_url).rstrip("/")
     rows = fetch_rows(catalog.conn)
+    derived = fetch_derived(catalog.conn)
     theme = Theme(config)
     intro, pages = load_pages(config.root / "content")
     fingerprint = _fingerprint(
@@ -86,7 +87,9 @@ def build_site(
         return report
     tree = OutputTree(final)
     try:
-        items = _place_media(tree, catalog, make_items(rows), report)
+        items = make_items(rows)
+        attach_derived(items, derived)
+        items = _place_media(tree, catalog, items, report)
         top = arrange(items)
         report.images = len(top)
         render_site(tree, theme, config, top, intro, pages, url)
@@ -118,11 +121,25 @@ def bring_up_to_date(catalog: Catalog, report: BuildReport, say: Callable[[str],
     made = process(catalog, stages=builtin_stages(catalog.config))
     hashed = fill_blurhashes(catalog, stage="web-optimized")
     for label, outcome in (("process", made), ("blurhash", hashed)):
-        line = outcome.line() if hasattr(outcome, "line") else str(outcome)
+        line = _summary(outcome)
         report.notes.append(f"{label}: {line}")
         say(f"{label}: {line}")
         for failure in getattr(outcome, "failed", None) or []:
-            report.failed.append(f"{label}: {failure}")
+            text = ": ".join(map(str, failure)) if isinstance(failure, tuple) else str(failure)
+            report.failed.append(f"{label}: {text}")
+
+
+def _summary(outcome: object) -> str:
+    """One line from a processing report, whatever its shape (line(), counts, or str)."""
+    line = getattr(outcome, "line", None)
+    if callable(line):
+        return str(line())
+    counts = []
+    for key in ("made", "skipped", "failed"):
+        value = getattr(outcome, key, None)
+        if value is not None:
+            counts.append(f"{value if isinstance(value, int) else len(value)} {key}")
+    return ", ".join(counts) if counts else str(outcome)
 
 
 def _place_media(
@@ -133,7 +150,8 @@ def _place_media(
     placed: set[str] = set()
     kept = []
     for item in items:
-        media = [item.web, item.thumb, *item.larger, *([item.video] if item.video else [])]
+        media = [item.web, item.thumb, *item.larger, *item.derived]
+        media += [item.video] if item.video else []
         try:
             for m in media:
                 if m.src not in placed:

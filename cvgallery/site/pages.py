@@ -114,8 +114,10 @@ def render_site(
         }
         render("index.html", urls[n - 1], "", page=page, images=chunk, pagination=pagination)
     for item in images:
-        page = {"kind": "image", "title": item.id, "url": item.url, "back_url": home_of[item.id]}
-        render("image.html", item.url, "../", page=page, image=item, images=item.children)
+        for shown in (item, *item.children):
+            back = home_of[item.id]
+            page = {"kind": "image", "title": shown.id, "url": shown.url, "back_url": back}
+            render("image.html", shown.url, "../", page=page, image=shown, images=shown.children)
     for user in users:
         page = {"kind": "user", "title": user.name, "url": user.url}
         render("user.html", user.url, "../", page=page, user=user, images=user.images)

@@ -33,6 +33,19 @@ WHERE i.approved = TRUE
 ORDER BY i.created_at DESC, i.id
 """
 
+# Derived pictures that are not gallery images themselves (video frames, face-swap
+# results: rows with parent_id and no web-optimized copy), shown on their parent's page.
+DERIVED_SQL = """
+SELECT c.id, c.parent_id, a.stage, a.file_path, a.sha256, a.width, a.height
+FROM images c
+JOIN images p ON p.id = c.parent_id AND p.approved = TRUE
+JOIN artifacts a ON a.image_id = c.id AND a.stage IN ('video-frames', 'face-swap-results')
+LEFT JOIN artifacts w ON w.image_id = c.id AND w.stage = 'web-optimized'
+WHERE c.parent_id IS NOT NULL AND COALESCE(c.rejected, 0) = 0
+  AND NOT (c.approved = TRUE AND w.id IS NOT NULL)
+ORDER BY c.parent_id, c.id
+"""
+
 SAFE_URL_SCHEMES = ("http", "https")
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
@@ -41,6 +54,10 @@ _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quick
 def fetch_rows(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     """Every gallery row as plain tuples (cheap to fingerprint, cheap to hold for 10,000)."""
     return [tuple(r) for r in conn.execute(GALLERY_SQL)]
+
+
+def fetch_derived(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(DERIVED_SQL)]
 
 
 def slugify(text: str) -> str:
@@ -95,6 +112,7 @@ class Media:
     path: str
     width: int | None = None
     height: int | None = None
+    label: str = ""
 
 
 @dataclass
@@ -119,6 +137,7 @@ class ImageItem:
     video: Media | None = None
     video_type: str | None = None
     children: list[ImageItem] = field(default_factory=list)
+    derived: list[Media] = field(default_factory=list)
     prev: ImageItem | None = None
     next: ImageItem | None = None
 
@@ -179,6 +198,17 @@ def make_items(rows: list[tuple[object, ...]]) -> list[ImageItem]:
             )
         )
     return items
+
+
+def attach_derived(items: list[ImageItem], rows: list[tuple[object, ...]]) -> None:
+    """Video frames and other derived files, listed on their parent's page."""
+    by_id = {item.id: item for item in items}
+    for child_id, parent_id, _stage, path, sha, w, h in rows:
+        parent = by_id.get(str(parent_id))
+        if parent is not None:
+            media = Media(media_name(_s(sha), str(path)), str(path), _i(w), _i(h))
+            media.label = str(child_id)
+            parent.derived.append(media)
 
 
 def arrange(items: list[ImageItem]) -> list[ImageItem]:
