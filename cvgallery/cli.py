@@ -274,6 +274,80 @@ def jobs_retry(max_retries: int | None, root: Path) -> None:
 # -- processing commands (process, blurhash) ----------------------------------------------
 
 
+@cli.command()
+@click.argument("stages", nargs=-1)
+@click.option(
+    "-j",
+    "--jobs",
+    "workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the number of cores).",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Re-queue failed jobs below max_retries first (like `jobs retry`).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@root_option
+def process(
+    stages: tuple[str, ...], workers: int | None, retry_failed: bool, as_json: bool, root: Path
+) -> None:
+    """Make missing or outdated artifacts of STAGE... (default: every configured stage)."""
+    from .process import process as run_process
+    from .progress import progress_bar
+
+    with Catalog.open(root) as catalog, progress_bar("process", enabled=not as_json) as bar:
+        report = run_process(
+            catalog, stages or None, workers=workers, retry_failed=retry_failed, on_progress=bar
+        )
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        for f in report.failed:
+            click.echo(f"failed {f.image_id} {f.stage}: {f.error}", err=True)
+        extra = ""
+        if report.blocked:
+            extra = f" ({report.blocked} failed earlier, not retried: use --retry-failed)"
+        say(f"made {report.made}, skipped {report.skipped}, failed {len(report.failed)}{extra}")
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--stage",
+    default="web-optimized",
+    show_default=True,
+    help="Stage whose artifacts get a BlurHash.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@root_option
+def blurhash(stage: str, as_json: bool, root: Path) -> None:
+    """Fill blurhash_cache for every artifact of the stage lacking a current hash."""
+    from .progress import progress_bar
+    from .stages.blurhash import fill_blurhashes
+
+    with Catalog.open(root) as catalog, progress_bar("blurhash", enabled=not as_json) as bar:
+        catalog.check_stage(stage)
+        report = fill_blurhashes(catalog, stage, on_progress=bar)
+    if as_json:
+        print_json(
+            {
+                "made": report.made,
+                "skipped": report.skipped,
+                "failed": [{"image_id": i, "error": e} for i, e in report.failed],
+            }
+        )
+    else:
+        for image_id, error in report.failed:
+            click.echo(f"failed {image_id} blurhash: {error}", err=True)
+        say(f"made {report.made}, skipped {report.skipped}, failed {len(report.failed)}")
+    if report.failed:
+        sys.exit(1)
+
+
 # -- site commands (build, serve) ---------------------------------------------------------
 
 

@@ -1,7 +1,10 @@
-"""The jobs table: the seed's db-start-job / db-complete-job / db-fail-job, history and retry."""
+"""The jobs table: the seed's db-start-job / db-complete-job / db-fail-job, history and retry,
+and the runner's atomic claims, owners and recovery of jobs a dead run left `running`."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from typing import Any
 
@@ -83,3 +86,126 @@ def retry_failed(catalog: Catalog, max_retries: int | None = None) -> list[sqlit
                 )
                 requeued.append(job)
     return requeued
+
+
+# -- the runner's side: owners, atomic claims, recovery ----------------------------------------
+#
+# A job claimed by `process` records its owner as "host:pid:start", where start is the
+# process start time from /proc (clock ticks since boot). A running job whose owner is
+# on this host and whose pid is gone (or now belongs to a process started at another
+# time, i.e. the pid was reused) was left by a dead run; the next run puts it back to
+# pending. Owners on other hosts are never judged: a live run's jobs are never taken.
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of a live process, None when it is gone (or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        if not os.path.isdir("/proc/self"):  # no /proc (not Linux): ask the kernel
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                return "0"
+            return "0"
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]  # field 22 of the whole line: starttime
+
+
+def owner_id(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start_time(pid) or '0'}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False only when we can tell: same host and the pid is gone or was reused."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    current = process_start_time(int(pid_text))
+    return current is not None and (start in ("", "0") or current == start)
+
+
+def recover_dead(catalog: Catalog) -> list[sqlite3.Row]:
+    """Put jobs left `running` by dead owners back to pending; return them (id, image_id, stage)."""
+    conn = catalog.conn
+    owners = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT owner FROM jobs WHERE status = 'running' AND owner IS NOT NULL"
+        )
+    ]
+    dead = [o for o in owners if not owner_alive(o)]
+    recovered: list[sqlite3.Row] = []
+    if not dead:
+        return recovered
+    with db.transaction(conn):
+        for owner in dead:
+            recovered += conn.execute(
+                """UPDATE jobs SET status = 'pending', owner = NULL, started_at = NULL
+                   WHERE status = 'running' AND owner = ?
+                   RETURNING id, image_id, stage""",
+                (owner,),
+            ).fetchall()
+    return recovered
+
+
+def claim(catalog: Catalog, stages: list[str], owner: str, images: int) -> list[sqlite3.Row]:
+    """Atomically turn the pending jobs of up to ``images`` images (in ``stages``) into running
+    ones owned by ``owner``. All of an image's jobs come together, so one decode serves them.
+
+    One UPDATE ... RETURNING inside BEGIN IMMEDIATE: two runs never claim the same job.
+    """
+    marks = ",".join("?" * len(stages))
+    with db.transaction(catalog.conn):
+        return catalog.conn.execute(
+            f"""UPDATE jobs SET status = 'running', owner = ?, started_at = {NOW},
+                               completed_at = NULL
+                WHERE status = 'pending' AND stage IN ({marks}) AND image_id IN (
+                    SELECT DISTINCT j.image_id FROM jobs j JOIN images i ON i.id = j.image_id
+                    WHERE j.status = 'pending' AND j.stage IN ({marks}) AND i.approved = 1
+                    ORDER BY j.image_id LIMIT ?)
+                RETURNING id, image_id, stage, retry_count""",
+            (owner, *stages, *stages, images),
+        ).fetchall()
+
+
+def finish(catalog: Catalog, job_ids: list[int], owner: str) -> None:
+    """Mark claimed jobs completed (the caller holds the transaction)."""
+    for job_id in job_ids:
+        catalog.conn.execute(
+            f"""UPDATE jobs SET status = 'completed', completed_at = {NOW}, error_message = NULL
+                WHERE id = ? AND status = 'running' AND owner = ?""",
+            (job_id, owner),
+        )
+
+
+def fail(catalog: Catalog, job_ids: list[int], owner: str, error_message: str) -> None:
+    """Mark claimed jobs failed with the reason and one more retry (the caller holds the
+    transaction)."""
+    for job_id in job_ids:
+        catalog.conn.execute(
+            f"""UPDATE jobs SET status = 'failed', completed_at = {NOW}, error_message = ?,
+                               retry_count = retry_count + 1
+                WHERE id = ? AND status = 'running' AND owner = ?""",
+            (error_message, job_id, owner),
+        )
+
+
+def release(catalog: Catalog, owner: str) -> int:
+    """Give back jobs still running under ``owner`` (an interrupted run): pending again."""
+    with db.transaction(catalog.conn):
+        cur = catalog.conn.execute(
+            """UPDATE jobs SET status = 'pending', owner = NULL, started_at = NULL
+               WHERE status = 'running' AND owner = ?""",
+            (owner,),
+        )
+    return cur.rowcount

@@ -42,14 +42,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 @contextmanager
-def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(dest: Path, suffix: str = "", tag: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is renamed over ``dest``.
 
     On an exception the temporary file is removed and ``dest`` is untouched.
+    ``tag`` goes after the temp prefix (`process` puts its pid there, so a rerun can tell
+    a dead run's temporaries from a live one's).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=TEMP_PREFIX, suffix=suffix or dest.suffix, dir=dest.parent
+        prefix=TEMP_PREFIX + tag, suffix=suffix or dest.suffix, dir=dest.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -1,0 +1,241 @@
+"""Built-in resize stages (thumbnails-small, web-optimized, ersgan-thumbnails).
+
+One task per source image makes every resize stage fed by that source, from a single
+decode: a JPEG is decoded in draft mode (DCT-domain scaling) at the smallest scale that
+still covers the largest output, which for a 3000x2000 photo and 400 px outputs is a
+750x500 decode instead of a 6-megapixel one. EXIF orientation is applied; CMYK, palette,
+16-bit, grey+alpha and RGBA sources are brought to 8-bit RGB/L (alpha flattened on white
+for JPEG); an embedded ICC profile that is not sRGB is converted to sRGB (kept in the
+output when littleCMS cannot convert it). Outputs of equal size share one resize, and
+outputs of equal size, format and quality share one encode.
+
+``processing_params`` records size, fit, format, quality, the generator marker, the
+Pillow version and the source's sha256; ``config_key`` is what `process` compares to
+decide an artifact is outdated (a Pillow upgrade alone does not remake the gallery).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import PIL
+from PIL import Image, ImageCms, ImageOps
+
+from .. import store
+from ..config import StageConfig
+from . import GENERATOR, Made, Output, sha256_bytes
+from .blurhash import encode_image
+
+_TRANSPOSED = {5, 6, 7, 8}
+_ORIENTATION_TAG = 0x0112
+WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class ResizeTask:
+    image_id: str
+    source: str
+    outputs: tuple[Output, ...]
+    #: temp-file tag of the owning run (its pid), see store.atomic_path
+    tag: str = ""
+    #: (stage, x, y): compute the BlurHash of that stage's output while it is in memory
+    blurhash: tuple[str, int, int] | None = None
+
+
+def config_key(cfg: StageConfig) -> str:
+    return f"resize size={cfg.size} fit={cfg.fit} format={cfg.format} quality={cfg.quality}"
+
+
+def resize_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
+    return {
+        "generator": GENERATOR,
+        "config_key": config_key(cfg),
+        "size": cfg.size,
+        "fit": cfg.fit,
+        "format": cfg.format,
+        "quality": cfg.quality,
+        "pillow": PIL.__version__,
+        "source_sha256": source_sha256,
+    }
+
+
+def output_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]:
+    """The output's size for a displayed width x height; never larger than the source."""
+    scale = size / width if fit == "width" else min(size / width, size / height)
+    scale = min(scale, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def make_resized(task: ResizeTask) -> list[Made]:
+    """Worker entry point: decode the source once, write every output; never raises."""
+    try:
+        im, icc, full = _decode(Path(task.source), task.outputs)
+    except Exception as exc:
+        reason = _decode_error(task.source, exc)
+        return [Made(o.stage, error=reason) for o in task.outputs]
+    resized: dict[tuple[int, int], Image.Image] = {}
+    encoded: dict[tuple[Any, ...], tuple[bytes, tuple[int, int]]] = {}
+    results = []
+    for out in task.outputs:
+        p = out.params
+        try:
+            # From the full displayed size, not the draft's: the output does not depend
+            # on the DCT scale the decoder picked.
+            box = output_size(*full, p["size"], p["fit"])
+            key = (box, p["format"], p["quality"])
+            if key not in encoded:
+                if box not in resized:
+                    resized[box] = im if im.size == box else _resize(im, box)
+                encoded[key] = (_encode(resized[box], p["format"], p["quality"], icc), box)
+            data, (w, h) = encoded[key]
+            with store.atomic_path(Path(out.dest), tag=task.tag) as tmp:
+                tmp.write_bytes(data)
+            made = Made(out.stage, out.file_path, sha256_bytes(data), w, h, len(data), p)
+            if task.blurhash and task.blurhash[0] == out.stage:
+                with Image.open(io.BytesIO(data)) as written:
+                    made.blurhash = encode_image(written, task.blurhash[1], task.blurhash[2])
+            results.append(made)
+        except Exception as exc:
+            results.append(Made(out.stage, error=f"{task.source}: {type(exc).__name__}: {exc}"))
+    return results
+
+
+def _decode(
+    path: Path, outputs: tuple[Output, ...]
+) -> tuple[Image.Image, bytes | None, tuple[int, int]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = Image.open(path)
+        try:
+            orientation = _orientation(im)
+            width, height = im.size
+            if orientation in _TRANSPOSED:
+                width, height = height, width
+            if im.format == "JPEG":
+                boxes = [
+                    output_size(width, height, o.params["size"], o.params["fit"]) for o in outputs
+                ]
+                need = (max(b[0] for b in boxes), max(b[1] for b in boxes))
+                if orientation in _TRANSPOSED:
+                    need = (need[1], need[0])
+                im.draft(None, need)
+            icc = im.info.get("icc_profile")
+            im.load()
+        except BaseException:
+            im.close()
+            raise
+    if orientation not in (0, 1):
+        im = ImageOps.exif_transpose(im)
+    return _eight_bit(im), icc or None, (width, height)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(_ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a broken EXIF block is not a broken picture
+        return 1
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """A mode the resampler and the encoders take: L, LA, RGB, RGBA or CMYK."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+    if mode.startswith("I") or mode == "F":
+        # 16-bit (and 32-bit) grey: scale into 0..255 rather than clip at 255.
+        low, high = im.getextrema()  # type: ignore[misc]
+        wide = im.convert("F") if mode == "F" else im.convert("I")
+        scale = 255.0 / 65535.0 if high > 255 else 1.0
+        return wide.point(lambda v: v * scale).convert("L")
+    if mode == "RGBa":
+        return im.convert("RGBA")
+    if mode == "La":
+        return im.convert("LA")
+    return im.convert("RGB")
+
+
+def _resize(im: Image.Image, box: tuple[int, int]) -> Image.Image:
+    # reducing_gap: a big non-JPEG source is first box-reduced, then resampled.
+    return im.resize(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+@lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=32)
+def _profile(icc: bytes) -> tuple[ImageCms.ImageCmsProfile | None, bool]:
+    """The parsed profile and whether it already is sRGB (then there is nothing to convert)."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile) or ""
+    except Exception:
+        return None, False
+    return profile, "srgb" in description.lower().replace(" ", "")
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """Convert to sRGB through the embedded profile; returns the profile to embed, if any."""
+    if not icc:
+        return (im.convert("RGB") if im.mode == "CMYK" else im), None
+    profile, is_srgb = _profile(icc)
+    if is_srgb and im.mode != "CMYK":
+        return im, None
+    if profile is not None:
+        out_mode = "RGBA" if im.mode in ("RGBA", "LA") else "RGB"
+        src = im if im.mode in ("RGB", "RGBA", "CMYK", "L") else im.convert(out_mode)
+        try:
+            converted = ImageCms.profileToProfile(src, profile, _srgb(), outputMode=out_mode)
+            if converted is not None:
+                return converted, None
+        except Exception:
+            pass
+    # littleCMS could not use the profile: keep it, so a colour-managed viewer still can.
+    if im.mode == "CMYK":
+        return im.convert("RGB"), None
+    return im, icc if im.mode in ("RGB", "RGBA") else None
+
+
+def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+    im, keep_icc = _to_srgb(im, icc)
+    if fmt == "jpeg":
+        if im.mode in ("RGBA", "LA"):
+            rgba = im.convert("RGBA")
+            flat = Image.new("RGB", im.size, WHITE)
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            im = flat
+        elif im.mode not in ("RGB", "L"):
+            im = im.convert("RGB")
+    elif fmt == "webp" and im.mode not in ("RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    buf = io.BytesIO()
+    kw: dict[str, Any] = {}
+    if keep_icc:
+        kw["icc_profile"] = keep_icc
+    if fmt == "jpeg":
+        im.save(buf, "JPEG", quality=quality, **kw)
+    elif fmt == "webp":
+        im.save(buf, "WEBP", quality=quality, **kw)
+    else:
+        im.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def _decode_error(source: str, exc: BaseException) -> str:
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return f"{source}: decompression bomb ({exc})"
+    if isinstance(exc, FileNotFoundError):
+        return f"{source}: source file is missing"
+    if isinstance(exc, PIL.UnidentifiedImageError):
+        return f"{source}: not an image Pillow can read"
+    return f"{source}: cannot decode ({type(exc).__name__}: {exc})"

@@ -1,0 +1,200 @@
+"""Video stage: a poster frame and N evenly spaced frames per video, with imageio-ffmpeg's ffmpeg.
+
+The rule for outputs that do not fit the seed's UNIQUE(image_id, stage):
+
+* the poster frame (at 10 % of the duration) is the video's own ``video-frames``
+  artifact, art/video-frames/<id>.jpeg; `process` then makes the video's
+  thumbnails-small and web-optimized from it, so an approved video enters the gallery
+  query (approved ⨝ web-optimized) like a photo;
+* each of the N frames (at (k + 0.5) / N of the duration) becomes its own images row,
+  id ``<video id>-frame-<k>``, with ``parent_id`` = the video's id, approved = 0 and a
+  ``video-frames`` artifact art/video-frames/<id>-frame-<k>.jpeg. Frame rows get no other
+  stage (no upstream, so no resize), hence never a web-optimized artifact: they never
+  enter the gallery on their own. A frame whose content equals an image already in the
+  catalog (same sha256) is not registered twice.
+
+Remaking a video's frames (its source or ``frames`` changed) replaces the frame rows;
+frame rows no longer produced are deleted with their artifacts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from .. import store
+from ..catalog import NOW
+from ..config import StageConfig
+from . import GENERATOR, Made, Output, sha256_bytes, tail
+from .worker import die_with_parent
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
+
+POSTER_AT = 0.10
+JPEG_QSCALE = "3"  # ffmpeg's -q:v for mjpeg: 2 (best) .. 31
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    image_id: str
+    source: str
+    poster: Output
+    frames: int
+    tag: str = ""
+
+
+def config_key(cfg: StageConfig) -> str:
+    return f"video frames={cfg.frames} poster={POSTER_AT:g} q={JPEG_QSCALE}"
+
+
+def video_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
+    return {
+        "generator": GENERATOR,
+        "config_key": config_key(cfg),
+        "frames": cfg.frames,
+        "role": "poster",
+        "tool": "imageio-ffmpeg",
+        "source_sha256": source_sha256,
+    }
+
+
+def frame_id(video_id: str, k: int) -> str:
+    return f"{video_id}-frame-{k}"
+
+
+def extract_frames(task: VideoTask) -> list[Made]:
+    """Worker entry point: poster + frames for one video; never raises."""
+    try:
+        import imageio_ffmpeg
+
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        duration = _duration(task.source)
+        folder = Path(task.poster.dest).parent
+        poster = _grab(ffmpeg, task.source, duration * POSTER_AT, Path(task.poster.dest), task.tag)
+        made = Made(task.poster.stage, task.poster.file_path, params=task.poster.params, **poster)
+        for k in range(task.frames):
+            at = duration * (k + 0.5) / task.frames
+            child = frame_id(task.image_id, k + 1)
+            info = _grab(
+                ffmpeg, task.source, at, folder / f"{store.safe_name(child)}.jpeg", task.tag
+            )
+            params = {**task.poster.params, "role": "frame", "index": k + 1, "at": round(at, 3)}
+            made.children.append(
+                {
+                    "id": child,
+                    "file_path": store.relative_path("video-frames", f"{child}.jpeg"),
+                    "params": params,
+                    **info,
+                }
+            )
+    except Exception as exc:
+        return [Made(task.poster.stage, error=f"{task.source}: {exc}")]
+    return [made]
+
+
+def _duration(source: str) -> float:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(source)
+    try:
+        meta = next(reader)
+    finally:
+        reader.close()
+    duration = float(meta.get("duration") or 0.0)
+    if duration <= 0:
+        raise ValueError("video has no duration (no video stream?)")
+    return duration
+
+
+def _grab(ffmpeg: str, source: str, at: float, dest: Path, tag: str) -> dict[str, Any]:
+    with store.atomic_path(dest, tag=tag) as tmp:
+        argv = [
+            ffmpeg,
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-ss",
+            f"{at:.3f}",
+            "-i",
+            source,
+            "-frames:v",
+            "1",
+            "-q:v",
+            JPEG_QSCALE,
+            "-f",
+            "image2",
+            str(tmp),
+        ]
+        proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=die_with_parent)
+        if proc.returncode != 0 or tmp.stat().st_size == 0:
+            err = tail(proc.stderr.decode("utf-8", "replace")) or "no frame decoded"
+            raise ValueError(f"ffmpeg exit status {proc.returncode} at {at:.3f}s: {err}")
+        with Image.open(tmp) as im:
+            width, height = im.size
+        data = tmp.read_bytes()
+    return {"sha256": sha256_bytes(data), "width": width, "height": height, "file_size": len(data)}
+
+
+def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
+    """Record a video's frame rows (main process, inside the caller's transaction).
+
+    Returns the file paths of frame artifacts that are no longer recorded, for removal.
+    """
+    conn = catalog.conn
+    kept: set[str] = set()
+    unused: list[str] = []
+    for child in made.children:
+        clash = conn.execute(
+            "SELECT id, parent_id FROM images WHERE (sha256 = ? AND id != ?) OR id = ?",
+            (child["sha256"], child["id"], child["id"]),
+        ).fetchall()
+        if any(r["id"] != child["id"] or r["parent_id"] != video_id for r in clash):
+            unused.append(child["file_path"])  # same picture already catalogued, or id taken
+            continue
+        conn.execute(
+            f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
+                                    mime_type, parent_id, created_at, updated_at)
+                VALUES (?, ?, 0, 0, ?, ?, ?, 'image/jpeg', ?, {NOW}, {NOW})
+                ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256,
+                    width = excluded.width, height = excluded.height,
+                    file_size = excluded.file_size""",
+            (
+                child["id"],
+                child["sha256"],
+                child["width"],
+                child["height"],
+                child["file_size"],
+                video_id,
+            ),
+        )
+        catalog.record_artifact(
+            child["id"],
+            "video-frames",
+            child["file_path"],
+            child["sha256"],
+            child["width"],
+            child["height"],
+            child["file_size"],
+            child["params"],
+        )
+        kept.add(child["id"])
+    stale = [
+        r[0]
+        for r in conn.execute("SELECT id FROM images WHERE parent_id = ?", (video_id,))
+        if r[0] not in kept
+    ]
+    for child_id in stale:
+        unused += [
+            r[0]
+            for r in conn.execute("SELECT file_path FROM artifacts WHERE image_id = ?", (child_id,))
+        ]
+        for table in ("artifacts", "blurhash_cache", "jobs"):
+            conn.execute(f"DELETE FROM {table} WHERE image_id = ?", (child_id,))
+        conn.execute("DELETE FROM images WHERE id = ?", (child_id,))
+    return unused
