@@ -18,7 +18,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,15 +98,25 @@ def add_files(
     prepare = _prepare_in_place if in_place else (_prepare_link if link else _prepare_copy)
     art_dir = catalog.art_dir
     with ThreadPoolExecutor(workers) as pool:
-        for batch in _batched(iter_files(paths), BATCH):
-            errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
-            good = [p for p, why in batch if not why]
-            prepared = list(pool.map(lambda p: _guarded(prepare, art_dir, p), good))
-            batch_results = errors + _commit(catalog, prepared, url, user, approved, link, in_place)
-            for result in batch_results:
-                if on_result:
-                    on_result(result)
-            results.extend(batch_results)
+        # Batch n+1 is read and probed by the pool while batch n is committed.
+        pending: tuple[list[AddResult], list[Future[_Prepared]]] | None = None
+        for batch in [*_batched(iter_files(paths), BATCH), None]:
+            submitted = None
+            if batch is not None:
+                errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
+                futures = [
+                    pool.submit(_guarded, prepare, art_dir, p) for p, why in batch if not why
+                ]
+                submitted = (errors, futures)
+            if pending is not None:
+                errors, futures = pending
+                prepared = [f.result() for f in futures]
+                batch_results = errors + _commit(catalog, prepared, url, user, approved, in_place)
+                for result in batch_results:
+                    if on_result:
+                        on_result(result)
+                results.extend(batch_results)
+            pending = submitted
     return results
 
 
@@ -173,7 +183,6 @@ def _commit(
     url: str | None,
     user: str | None,
     approved: bool,
-    link: bool,
     in_place: bool,
 ) -> list[AddResult]:
     conn = catalog.conn
@@ -181,9 +190,7 @@ def _commit(
     try:
         with db.transaction(conn):
             for item in prepared:
-                results.append(
-                    _commit_one(catalog, conn, item, url, user, approved, link, in_place)
-                )
+                results.append(_commit_one(catalog, conn, item, url, user, approved, in_place))
     finally:
         for item in prepared:  # duplicates and failures leave no temporary behind
             if item.tmp is not None:
@@ -198,7 +205,6 @@ def _commit_one(
     url: str | None,
     user: str | None,
     approved: bool,
-    link: bool,
     in_place: bool,
 ) -> AddResult:
     if item.error or item.sha256 is None or item.probe is None:
