@@ -85,7 +85,8 @@ class Catalog:
         )
 
     def _review(self, ids: Iterable[str], sql: str, params: tuple[Any, ...]) -> ReviewResult:
-        changed, unknown = [], []
+        changed: list[str] = []
+        unknown: list[str] = []
         with db.transaction(self.conn):
             for image_id in ids:
                 cur = self.conn.execute(sql, (*params, image_id))

@@ -107,8 +107,9 @@ def probe_image(source: Path | IO[bytes], size: int, data: bytes | None = None) 
 def _check_decodes(im: Image.Image, fmt: str, data: bytes | None) -> None:
     if fmt == "JPEG":
         if data is None:
-            im.fp.seek(0)
-            data = im.fp.read()
+            fp = im.fp  # type: ignore[attr-defined]
+            fp.seek(0)
+            data = fp.read()
         problem = jpeg_structure_problem(data)
         if problem:
             raise OSError(f"image file is truncated ({problem})")
