@@ -179,3 +179,41 @@ def test_auto_approve_setting(site_root: Path, make_image) -> None:
         add_files(catalog, [make_image("b.jpeg")], approve=False)
         assert catalog.image("a")["approved"] == 1
         assert catalog.image("b")["approved"] == 0
+
+
+def make_video(path: Path, size: str = "64x48") -> Path:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=5",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-y",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def test_videos_become_video_sources(catalog: Catalog, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "clip.mp4")
+    (tmp_path / "broken.webm").write_bytes(b"not a video at all")
+    results = add_files(catalog, [video, tmp_path / "broken.webm"])
+    assert statuses(results) == {"clip.mp4": "added", "broken.webm": "rejected"}
+    row = catalog.image("clip")
+    assert (row["mime_type"], row["width"], row["height"]) == ("video/mp4", 64, 48)
+    assert catalog.artifact("clip", "video-sources")["file_path"] == "video-sources/clip.mp4"
+    assert catalog.artifact("clip", "upstream") is None
+    assert catalog.image("broken")["rejection_reason"].startswith("invalid: unreadable video")
