@@ -1,0 +1,148 @@
+"""`cvgallery serve`: a real server subprocess on a free port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from site_helpers import add_processed
+
+from cvgallery.catalog import Catalog
+from cvgallery.errors import UsageError
+from cvgallery.serve import check_port
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def server(catalog: Catalog) -> Iterator[tuple[Catalog, str, subprocess.Popen[str]]]:
+    for n in range(3):
+        add_processed(catalog, f"s{n}", seed=n, created_at=f"2026-03-01 00:00:0{n}")
+    root = catalog.config.root
+    (root / "content").mkdir()
+    (root / "content" / "about.md").write_text("# About\n\nfirst version\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cvgallery",
+            "serve",
+            "--no-process",
+            "--port",
+            str(port),
+            "--root",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_for(lambda: fetch(f"{base}/index.html")[0] == 200):
+            proc.kill()
+            pytest.fail(f"server did not start: {proc.communicate()[0]}")
+        yield catalog, base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serves_the_site_and_nothing_outside_it(server):  # type: ignore[no-untyped-def]
+    _catalog, base, _proc = server
+    status, home = fetch(f"{base}/index.html")
+    assert status == 200 and 'data-id="s2"' in home
+    assert fetch(f"{base}/")[0] == 200
+    assert fetch(f"{base}/image/s1.html")[0] == 200
+    assert fetch(f"{base}/cv.db")[0] == 404
+    for outside in (
+        "../cv.db",
+        "%2e%2e/cv.db",
+        "site.toml",
+        "../site.toml",
+        "../../art/upstream",
+        "art/web-optimized",
+        "..%2f..%2fcv.db",
+    ):
+        assert fetch(f"{base}/{outside}")[0] in (403, 404), outside  # 403: outside the root
+
+
+def test_content_and_catalog_changes_trigger_a_rebuild(server):  # type: ignore[no-untyped-def]
+    catalog, base, _proc = server
+    about = catalog.config.root / "content" / "about.md"
+    about.write_text("# About\n\nsecond version\n")
+    assert wait_for(lambda: "second version" in fetch(f"{base}/about.html")[1])
+    catalog.reject(["s1"])  # another command changes cv.db
+    assert wait_for(lambda: fetch(f"{base}/image/s1.html")[0] == 404)
+    assert 'data-id="s1"' not in fetch(f"{base}/index.html")[1]
+
+
+def test_port_in_use_is_a_clear_error(catalog: Catalog):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(UsageError, match="already in use"):
+            check_port("127.0.0.1", port)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cvgallery",
+                "serve",
+                "--no-process",
+                "--port",
+                str(port),
+                "--root",
+                str(catalog.config.root),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr and "already in use" in result.stderr
+
+
+def test_serve_binds_loopback_by_default():
+    from click.testing import CliRunner
+
+    from cvgallery.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
+    assert "127.0.0.1" in help_text
