@@ -404,5 +404,115 @@ def serve(host: str, port: int, output: Path | None, no_process: bool, root: Pat
 # -- legacy commands (migrate, verify, export-legacy) -------------------------------------
 
 
+@cli.command()
+@click.argument("legacy_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing at all.")
+@click.option("--copy", is_flag=True, help="Copy files into art/ instead of hard-linking.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@root_option
+def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Path) -> None:
+    """Import a legacy tree (img/, yes/, no/, thumbs/, t2/, replicate/, pub/, v/, g/, blur/).
+
+    LEGACY_DIR is only read. Safe to rerun or interrupt; ends with a validation of every
+    migrated file. Exit 1 if a file could not be migrated or the validation differs.
+    """
+    from .config import load_config
+    from .legacy import migrate as run_migration
+    from .verify import plan_migration
+
+    if dry_run:
+        report = plan_migration(load_config(root), legacy_dir)
+    else:
+        with Catalog.open(root) as catalog:
+            report = run_migration(catalog, legacy_dir, copy=copy)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        _print_migration(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_migration(report: Any) -> None:
+    verb = "would migrate" if report.dry_run else "migrated now"
+    keys = sorted(report.found)
+    rows = [(k, f"{report.found[k]:>7} {report.migrated.get(k, 0):>13}") for k in keys]
+    say("\n".join(_table(("legacy files", f"{'found':>7} {verb:>13}"), rows)))
+    for n in report.notes:
+        say(f"note  {n['kind']}: {n['path']}: {n['detail']}")
+    for e in report.errors:
+        click.echo(f"Error: {e['path']}: {e['detail']}", err=True)
+    v = report.validation
+    if v is not None:
+        head = ("validation", f"{'found':>7} {'recorded':>9} {'matching':>9}")
+        lines = [(k, f"{g['found']:>7} {g['recorded']:>9} {g['matching']:>9}")
+                 for k, g in sorted(v["groups"].items())]  # fmt: skip
+        say("\n".join([""] + _table(head, lines)))
+        cols = ("artifacts", "migrated", "files", "missing", "orphans")
+        head = ("stage", " ".join(f"{c:>9}" for c in cols))
+        lines = [(k, " ".join(f"{line[c]:>9}" for c in cols)) for k, line in v["stages"].items()]
+        say("\n".join([""] + _table(head, lines)))
+        for p in v["problems"]:
+            click.echo(f"Error: differs: {p['path']}: {p['problem']}", err=True)
+    state = "plan" if report.dry_run else ("ok" if report.ok else "FAILED")
+    say(
+        f"{state}: {sum(report.migrated.values())} {verb}, {report.already} already migrated, "
+        f"{len(report.notes)} notes, {len(report.errors)} errors"
+        + (f", validation {'ok' if v['ok'] else 'differs'}" if v is not None else "")
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--fix", is_flag=True, help="Register orphans, drop rows of missing files.")
+@root_option
+def verify(as_json: bool, fix: bool, root: Path) -> None:
+    """Check the catalog against the disk: missing files, sha256 mismatches, orphans, rows
+    breaking the schema's rules. Exit 1 if anything is (still) wrong. Never deletes a file."""
+    from .verify import verify_catalog
+
+    with Catalog.open(root) as catalog:
+        result = verify_catalog(catalog, fix=fix)
+    if as_json:
+        print_json(result)
+    else:
+        for p in result["problems"]:
+            where = p.get("path") or f"{p.get('table')} {p.get('row')}"
+            extra = "  ".join(str(p[k]) for k in ("stage", "detail", "fixed") if p.get(k))
+            line = f"{p['kind']}: {where}  {extra}".rstrip()
+            if p.get("fixed"):
+                say(f"fixed {line}")
+            else:
+                click.echo(f"Error: {line}", err=True)
+        say(f"{len(result['problems'])} problems, {result['unfixed']} not fixed")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@cli.command("export-legacy")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@root_option
+def export_legacy_command(directory: Path, as_json: bool, root: Path) -> None:
+    """Rebuild the legacy layout (img/, yes/, no/, thumbs/, ...) in DIRECTORY from the
+    catalog, with hard links where possible: the rollback plan."""
+    from .export import export_legacy
+
+    with Catalog.open(root) as catalog:
+        result = export_legacy(catalog, directory)
+    if as_json:
+        print_json(result)
+    else:
+        for e in result["errors"]:
+            click.echo(f"Error: {e['path']}: {e['detail']}", err=True)
+        for s in result["skipped"]:
+            say(f"skipped {s['path']}: {s['detail']}")
+        per_folder = ", ".join(f"{k} {n}" for k, n in sorted(result["written"].items()))
+        links = result["hard_links"]
+        say(f"exported {result['files']} files ({links} new hard links): {per_folder}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="cvgallery")

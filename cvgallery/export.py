@@ -1,0 +1,171 @@
+"""`cvgallery export-legacy DIR`: the rollback plan -- the legacy layout rebuilt from the catalog.
+
+1. Every legacy_files row is written back under its legacy path, with the bytes stored
+   for it (its artifact, or the verbatim copy under art/gallery-html/legacy/). yes/ and
+   no/ rows are written only while the image is still approved / rejected.
+   An image whose row changed since (approved or rejected in cvgallery) follows its
+   current state instead.
+2. Artifacts no legacy_files row stands for (images added after the migration, or
+   stages made by `process` since) get the standard names: img/<file>, thumbs/, t2/,
+   replicate/img/, replicate/t2/, pub/W/, pub/w-cvgallery/ (+ results/), v/mp4/, v/img/.
+3. Approved / rejected images, added or changed since the migration, with no yes/ / no/
+   row: yes/<file> and no/<file>, the bytes of their original.
+4. blurhash_cache rows not imported from blur/: one file, blur/cvgallery.json ({id: hash}).
+
+Files are hard links where possible (copies across file systems), each written
+atomically; an existing file with other bytes is never overwritten, only reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .catalog import Catalog
+from .errors import UsageError
+from .verify import stored_location
+
+STANDARD_FOLDERS = {
+    "upstream": "img",
+    "thumbnails-small": "thumbs",
+    "web-optimized": "t2",
+    "ersgan-enhanced": "replicate/img",
+    "ersgan-thumbnails": "replicate/t2",
+    "face-swap-sources": "pub/W",
+    "face-swap-styles": "pub/w-cvgallery",
+    "face-swap-results": "pub/w-cvgallery/results",
+    "video-sources": "v/mp4",
+    "video-frames": "v/img",
+}
+BLUR_FILE = "blur/cvgallery.json"
+# An image untouched since the migration recorded its last legacy file: its yes/ and no/
+# entries are written back as they were (even an image in both), and none are invented.
+# migrate sets the flags before it records the file, in the same transaction.
+UNCHANGED = """COALESCE(i.updated_at <= (SELECT MAX(m.migrated_at) FROM legacy_files m
+                                         WHERE m.image_id = i.id), 0)"""
+
+
+class Exporter:
+    def __init__(self, catalog: Catalog, dest: Path):
+        self.catalog, self.conn, self.dest = catalog, catalog.conn, dest
+        self.written: dict[str, int] = {}
+        self.linked = 0
+        self.skipped: list[dict[str, str]] = []
+        self.errors: list[dict[str, str]] = []
+
+    def put(self, src: Path, rel: str) -> None:
+        target = self.dest / rel
+        if not src.is_file():
+            self.errors.append({"path": rel, "detail": f"stored file missing: {src}"})
+            return
+        if target.exists():
+            if store.same_file(src, target):
+                self.count(rel)
+                return
+            if store.sha256_file(target) != store.sha256_file(src):
+                self.errors.append({"path": rel, "detail": "exists with other bytes; not replaced"})
+                return
+        self.linked += store.link_or_copy(src, target)
+        self.count(rel)
+
+    def count(self, rel: str) -> None:
+        top = rel.split("/", 1)[0] if "/" in rel else "."
+        self.written[top] = self.written.get(top, 0) + 1
+
+    def legacy_rows(self) -> None:
+        art = self.catalog.art_dir
+        rows = self.conn.execute(
+            f"""SELECT l.*, i.approved, i.rejected, {UNCHANGED} AS unchanged FROM legacy_files l
+               LEFT JOIN images i ON i.id = l.image_id ORDER BY l.path"""
+        )
+        while batch := rows.fetchmany(500):
+            for row in batch:
+                top = row["path"].split("/", 1)[0]
+                changed = top in ("yes", "no") and not row["unchanged"]
+                if changed and not row["approved" if top == "yes" else "rejected"]:
+                    self.skipped.append({"path": row["path"], "detail": "review changed since"})
+                    continue
+                where = stored_location(art, self.conn, row)
+                if where is None:
+                    self.errors.append(
+                        {"path": row["path"], "detail": f"no {row['stage']} artifact"}
+                    )
+                    continue
+                self.put(where, row["path"])
+
+    def new_artifacts(self) -> None:
+        marks = ",".join("?" * len(STANDARD_FOLDERS))
+        rows = self.conn.execute(
+            f"""SELECT a.stage, a.file_path FROM artifacts a WHERE a.stage IN ({marks})
+                AND NOT EXISTS (SELECT 1 FROM legacy_files l
+                                WHERE l.image_id = a.image_id AND l.stage = a.stage)
+                ORDER BY a.stage, a.file_path""",
+            tuple(STANDARD_FOLDERS),
+        )
+        while batch := rows.fetchmany(500):
+            for stage, file_path in batch:
+                name = Path(file_path).name
+                self.put(self.catalog.art_dir / file_path, f"{STANDARD_FOLDERS[stage]}/{name}")
+
+    def new_reviews(self) -> None:
+        for folder, column in (("yes", "approved"), ("no", "rejected")):
+            rows = self.conn.execute(
+                f"""SELECT a.file_path FROM images i
+                    JOIN artifacts a ON a.image_id = i.id
+                         AND a.stage IN ('upstream', 'video-sources')
+                    WHERE i.{column} = 1 AND NOT ({UNCHANGED}) AND NOT EXISTS (
+                        SELECT 1 FROM legacy_files l
+                        WHERE l.image_id = i.id AND substr(l.path, 1, ?) = ?)
+                    ORDER BY a.file_path""",
+                (len(folder) + 1, f"{folder}/"),
+            )
+            while batch := rows.fetchmany(500):
+                for (file_path,) in batch:
+                    self.put(self.catalog.art_dir / file_path, f"{folder}/{Path(file_path).name}")
+
+    def new_blurhashes(self) -> None:
+        mapping = {
+            image_id: blurhash
+            for image_id, blurhash, context in self.conn.execute(
+                """SELECT image_id, blurhash, context FROM blurhash_cache
+                   WHERE stage = 'web-optimized' ORDER BY image_id"""
+            )
+            if not (context and '"migrated_from"' in context)
+        }
+        if mapping:
+            text = json.dumps(mapping, indent=1, ensure_ascii=False) + "\n"
+            target = self.dest / BLUR_FILE
+            if target.exists() and target.read_text(encoding="utf-8") != text:
+                self.errors.append({"path": BLUR_FILE, "detail": "exists; not replaced"})
+                return
+            store.write_text(target, text)
+            self.count(BLUR_FILE)
+
+
+def export_legacy(catalog: Catalog, dest_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Rebuild the legacy layout in dest_dir; see the module docstring."""
+    dest = Path(dest_dir).resolve()
+    art = catalog.art_dir.resolve()
+    if dest == art or art in dest.parents:
+        raise UsageError(f"{dest_dir}: cannot export into the site's art/ folder")
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest_dir}: not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    exporter = Exporter(catalog, dest)
+    exporter.legacy_rows()
+    exporter.new_artifacts()
+    exporter.new_reviews()
+    exporter.new_blurhashes()
+    total = sum(exporter.written.values())
+    return {
+        "dest": str(dest),
+        "written": exporter.written,
+        "files": total,
+        "hard_links": exporter.linked,
+        "skipped": exporter.skipped,
+        "errors": exporter.errors,
+        "ok": not exporter.errors,
+    }

@@ -1,0 +1,439 @@
+"""`cvgallery migrate`: the legacy layout (img/, yes/, no/, thumbs/, ...) into cv.db and art/.
+
+The legacy folder is only ever read. Every legacy file gets one ``legacy_files`` row
+(its path, what it became, its sha256 and size), written in the same transaction as
+the catalog rows it caused, after its file was placed under art/. So a run killed at
+any point is completed by the next one, which skips every path that has a row: a
+second run changes nothing and reads no legacy file again.
+
+Rules (where the legacy tree and the seed's one-artifact-per-stage do not fit):
+
+* img/ goes through ingest.add_files (hash, probe, GIF/unreadable -> rejected, name
+  clash -> ``<stem>-<sha8>``, duplicates -> the existing image). Hard links by default.
+* yes/NAME approves, no/NAME rejects (reason ``manual``) the image whose original has
+  the same stem. Same bytes as the original: only the flag. Different bytes, or no
+  original at all: the file itself is registered as an image (via add_files), with
+  the flag, and ``parent_id`` = the original when there is one. Nothing is lost.
+* A derived file (thumbs/, t2/, ...) is the artifact of its stage for the image of its
+  stem (video-frames and face-swap-results also try the stem without a ``-N``/``_N``
+  suffix). When that (image, stage) slot is already taken -- a second style folder, a
+  second video frame -- the file becomes its own images row with ``parent_id`` = the
+  image, and is that row's artifact of the stage. A derived file with no image at all
+  becomes its own images row (pending, ``parent_id`` NULL), reported as an orphan.
+* Artifacts made here carry processing_params {"migrated_from": "<legacy path>"}.
+* Files that are not pictures of an image -- g/, tmp/g/, W/ (stage gallery-html),
+  blur/ files and anything in an unknown folder -- are kept verbatim under
+  art/gallery-html/legacy/<legacy path> and recorded only in legacy_files
+  (stage 'gallery-html'), so export-legacy can reproduce them byte for byte.
+* blur/<id>, blur/<id>.txt (one hash) and blur/*.json ({id: hash}) fill blurhash_cache
+  (stage web-optimized, size of that artifact else of the image); a hash that does not
+  decode is reported and not imported.
+* Dotfiles in the legacy tree are skipped and reported.
+
+legacy_files(image_id, stage) names where the bytes live: the artifact (image_id, stage),
+or art/gallery-html/legacy/<path> when stage is 'gallery-html'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import db, store
+from .catalog import NOW, Catalog
+from .errors import UsageError
+from .legacy_layout import (
+    DERIVED,
+    VERBATIM_DIR,
+    Read,
+    chunks,
+    classify,
+    content_stage,
+    files_in,
+    find_image,
+    group_key,
+    is_skipped,
+    params_for,
+    place,
+    read_batch,
+    record_legacy,
+    recorded,
+    walk,
+)
+from .probe import probe
+
+BATCH = int(os.environ.get("CVGALLERY_MIGRATE_BATCH", "256"))
+# Test hook: seconds to sleep after each committed batch, so a test can kill -9 mid-run.
+BATCH_DELAY_ENV = "CVGALLERY_MIGRATE_BATCH_DELAY"
+
+
+@dataclass
+class MigrationReport:
+    legacy_dir: str
+    dry_run: bool
+    found: dict[str, int] = field(default_factory=dict)  # per stage / group
+    migrated: dict[str, int] = field(default_factory=dict)  # rows written by this run
+    already: int = 0  # paths skipped because an earlier run recorded them
+    notes: list[dict[str, str]] = field(default_factory=list)  # kept, but worth knowing
+    errors: list[dict[str, str]] = field(default_factory=list)  # not (fully) migrated
+    validation: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def note(self, path: str, kind: str, detail: str) -> None:
+        self.notes.append({"path": path, "kind": kind, "detail": detail})
+
+    def error(self, path: str, detail: str) -> None:
+        self.errors.append({"path": path, "detail": detail})
+
+    def count(self, key: str) -> None:
+        self.migrated[key] = self.migrated.get(key, 0) + 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and (self.validation is None or self.validation["ok"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def migrate(
+    catalog: Catalog,
+    legacy_dir: str | os.PathLike[str],
+    *,
+    copy: bool = False,
+    validate: bool = True,
+) -> MigrationReport:
+    """Import the legacy tree; see the module docstring. Idempotent and resumable."""
+    legacy = check_legacy_dir(legacy_dir, catalog.art_dir)
+    started = time.monotonic()
+    report = MigrationReport(str(legacy), dry_run=False)
+    for rel in walk(legacy):
+        group, stage = classify(rel)
+        key = "skipped" if is_skipped(rel) else group_key(group, stage)
+        report.found[key] = report.found.get(key, 0) + 1
+    store.ensure_layout(catalog.art_dir, catalog.config.stage_names)
+    clean_temporaries(catalog.art_dir)
+    Migrator(catalog, legacy, report, copy).run()
+    if validate:
+        from .verify import validate_migration
+
+        report.validation = validate_migration(catalog, legacy)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def check_legacy_dir(legacy_dir: str | os.PathLike[str], art_dir: Path) -> Path:
+    legacy = Path(legacy_dir).resolve()
+    if not legacy.is_dir():
+        raise UsageError(f"{legacy_dir}: not a folder")
+    art = art_dir.resolve()
+    if legacy == art or art in legacy.parents or legacy in art.parents:
+        raise UsageError(f"{legacy_dir}: the legacy folder and the site's art/ must not nest")
+    return legacy
+
+
+def clean_temporaries(art_dir: Path) -> int:
+    """Temporaries a killed run left in art/<stage>/ and the verbatim tree."""
+    removed = 0
+    for entry in art_dir.iterdir() if art_dir.is_dir() else ():
+        if entry.is_dir():
+            removed += store.clean_temp_files(entry)
+    verbatim = art_dir / VERBATIM_DIR
+    for folder, _dirs, _files in os.walk(verbatim):
+        removed += store.clean_temp_files(Path(folder))
+    return removed
+
+
+def batch_pause() -> None:
+    delay = float(os.environ.get(BATCH_DELAY_ENV) or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+class Migrator:
+    """One migration run: phases in dependency order, each streamed in committed batches."""
+
+    def __init__(self, catalog: Catalog, legacy: Path, report: MigrationReport, copy: bool):
+        self.catalog, self.conn, self.legacy = catalog, catalog.conn, legacy
+        self.report, self.copy = report, copy
+        self.art = catalog.art_dir
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as self.pool:
+            self.phase(files_in(self.legacy, "img"), self.originals)
+            for folder in ("yes", "no"):
+                self.phase(
+                    files_in(self.legacy, folder), lambda rels, f=folder: self.review(f, rels)
+                )
+            for folder, stage in DERIVED:
+                self.phase(
+                    files_in(self.legacy, folder), lambda rels, s=stage: self.derived(s, rels)
+                )
+            self.phase(self.verbatim_paths(), self.verbatim)
+            self.phase(files_in(self.legacy, "blur"), self.blur)
+
+    def phase(self, rels: Iterator[str], step: Any) -> None:
+        for chunk in chunks(rels, BATCH):
+            done = recorded(self.conn, chunk)
+            self.report.already += len(done)
+            todo = [r for r in chunk if r not in done]
+            if todo:
+                step(todo)
+                batch_pause()
+
+    def verbatim_paths(self) -> Iterator[str]:
+        for rel in walk(self.legacy):
+            if is_skipped(rel):
+                self.report.note(rel, "skipped", "dotfile or dot-folder: not migrated")
+            elif classify(rel)[0] in ("html", "other"):
+                yield rel
+
+    # -- img/ ----------------------------------------------------------------------------
+
+    def originals(self, rels: list[str]) -> None:
+        from .ingest import add_files
+
+        by_path = {self.legacy / r: r for r in rels}
+        results = add_files(self.catalog, list(by_path), link=not self.copy, approve=False)
+        with db.transaction(self.conn):
+            for res in results:
+                rel = by_path[res.path]
+                if res.status == "error" or res.image_id is None:
+                    self.report.error(rel, res.reason or "not registered")
+                    continue
+                if res.status == "rejected":
+                    self.report.note(rel, "rejected", str(res.reason))
+                elif res.status == "duplicate":
+                    self.report.note(rel, "duplicate", f"same bytes as image {res.image_id!r}")
+                self.record_registered(rel, res.image_id, res.status != "duplicate")
+                self.report.count("upstream")
+
+    def record_registered(self, rel: str, image_id: str, fresh: bool) -> str:
+        """legacy_files row for a file add_files registered; ``fresh``: it made the image."""
+        sha = self.conn.execute("SELECT sha256 FROM images WHERE id = ?", (image_id,)).fetchone()[0]
+        item = Read(rel, self.legacy / rel, sha, (self.legacy / rel).stat().st_size)
+        stage = content_stage(self.conn, image_id, sha) or "upstream"
+        if fresh:
+            self.conn.execute(
+                """UPDATE artifacts SET processing_params = ?
+                   WHERE image_id = ? AND stage = ? AND processing_params IS NULL""",
+                (json.dumps(params_for(rel), sort_keys=True), image_id, stage),
+            )
+        record_legacy(self.conn, item, image_id, stage)
+        return stage
+
+    # -- yes/ and no/ --------------------------------------------------------------------
+
+    def review(self, folder: str, rels: list[str]) -> None:
+        own: list[tuple[Read, str | None]] = []
+        with db.transaction(self.conn):
+            for item in read_batch(self.pool, self.legacy, rels, False):
+                if item.error:
+                    self.report.error(item.rel, item.error)
+                    continue
+                original = find_image(self.conn, Path(item.rel).stem)
+                if original is None:
+                    own.append((item, None))
+                    continue
+                self.flag(folder, original, item.rel)
+                stage = content_stage(self.conn, original, item.sha256)
+                if stage is None:
+                    own.append((item, original))
+                else:
+                    record_legacy(self.conn, item, original, stage)
+                    self.report.count(folder)
+        if own:
+            self.review_own(folder, own)
+
+    def review_own(self, folder: str, own: list[tuple[Read, str | None]]) -> None:
+        """yes/ and no/ files with no original, or other bytes than it: registered themselves."""
+        from .ingest import add_files
+
+        items = {item.src: (item, original) for item, original in own}
+        results = add_files(self.catalog, list(items), link=not self.copy, approve=False)
+        with db.transaction(self.conn):
+            for res in results:
+                item, original = items[res.path]
+                if res.status == "error" or res.image_id is None:
+                    self.report.error(item.rel, res.reason or "not registered")
+                    continue
+                if res.status == "added" and original is not None:
+                    self.conn.execute(
+                        "UPDATE images SET parent_id = ? WHERE id = ?", (original, res.image_id)
+                    )
+                self.flag(folder, res.image_id, item.rel)
+                self.record_registered(item.rel, res.image_id, res.status != "duplicate")
+                self.report.count(folder)
+                verdict = "approved" if folder == "yes" else "rejected"
+                if original is None:
+                    kind, why = f"{folder} without original", "no original"
+                else:
+                    kind, why = f"{folder} differs", f"other bytes than {original!r}"
+                self.report.note(
+                    item.rel, kind, f"{why}: registered as image {res.image_id!r} ({verdict})"
+                )
+
+    def flag(self, folder: str, image_id: str, rel: str) -> None:
+        row = self.conn.execute(
+            "SELECT rejected, rejection_reason FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if folder == "no":
+            if not row[0]:
+                self.catalog.conn.execute(
+                    "UPDATE images SET approved = 0, rejected = 1, rejection_reason = 'manual'"
+                    " WHERE id = ?",
+                    (image_id,),
+                )
+        elif row[0] and row[1] != "manual":
+            self.report.note(rel, "not approved", f"image {image_id!r} is rejected: {row[1]}")
+        else:
+            self.conn.execute(
+                "UPDATE images SET approved = 1, rejected = 0, rejection_reason = NULL"
+                " WHERE id = ? AND approved = 0",
+                (image_id,),
+            )
+
+    # -- derived stages ------------------------------------------------------------------
+
+    def derived(self, stage: str, rels: list[str]) -> None:
+        with db.transaction(self.conn):
+            for item in read_batch(self.pool, self.legacy, rels, True):
+                if item.error:
+                    self.report.error(item.rel, item.error)
+                    continue
+                stem = Path(item.rel).stem
+                parent = find_image(self.conn, stem, stage)
+                if parent is not None and self.catalog.artifact(parent, stage) is None:
+                    self.store_artifact(item, parent, stage)
+                else:
+                    self.own_image(item, stage, parent)
+                self.report.count(stage)
+
+    def store_artifact(self, item: Read, image_id: str, stage: str) -> None:
+        dest = self.destination(stage, image_id, Path(item.rel).suffix.lower(), item)
+        place(item, dest, self.copy)
+        self.catalog.record_artifact(
+            image_id, stage, store.relative_path(stage, dest.name), item.sha256,
+            item.width, item.height, item.size, params_for(item.rel),
+        )  # fmt: skip
+        record_legacy(self.conn, item, image_id, stage)
+
+    def own_image(self, item: Read, stage: str, parent: str | None) -> None:
+        """A second file for a taken (image, stage) slot, or a derived file with no image."""
+        stem = Path(item.rel).stem
+        same = self.conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,))
+        row = same.fetchone()
+        if row is not None and content_stage(self.conn, row[0], item.sha256):
+            record_legacy(self.conn, item, row[0], content_stage(self.conn, row[0], item.sha256))
+            self.report.note(item.rel, "duplicate", f"same bytes as image {row[0]!r}")
+            return
+        image_id = stem
+        if self.conn.execute("SELECT 1 FROM images WHERE id = ?", (stem,)).fetchone():
+            image_id = f"{stem}-{item.sha256[:8]}"
+        info = probe(item.src)
+        self.conn.execute(
+            f"""INSERT INTO images (id, sha256, approved, rejected, rejection_reason, width,
+                                    height, file_size, mime_type, parent_id, created_at, updated_at)
+                VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
+            (image_id, item.sha256, int(not info.ok), info.reason, info.width, info.height,
+             item.size, info.mime_type, parent),
+        )  # fmt: skip
+        self.store_artifact(item, image_id, stage)
+        if parent is None:
+            self.report.note(
+                item.rel, "no original",
+                f"derived file without an original: registered as image {image_id!r} "
+                f"(pending, {stage} artifact)",
+            )  # fmt: skip
+
+    def destination(self, stage: str, image_id: str, ext: str, item: Read) -> Path:
+        dest = self.art / stage / f"{store.safe_name(image_id)}{ext}"
+        if dest.exists() and not store.same_file(item.src, dest):
+            if store.sha256_file(dest) != item.sha256:  # a different file already has the name
+                dest = dest.with_name(f"{image_id}-{item.sha256[:8]}{ext}")
+        return dest
+
+    # -- verbatim files and blur/ ------------------------------------------------------------
+
+    def verbatim(self, rels: list[str]) -> None:
+        with db.transaction(self.conn):
+            for item in read_batch(self.pool, self.legacy, rels, False):
+                self.keep_verbatim(item, None)
+
+    def keep_verbatim(self, item: Read, image_id: str | None) -> bool:
+        if item.error:
+            self.report.error(item.rel, item.error)
+            return False
+        place(item, self.art / VERBATIM_DIR / item.rel, self.copy)
+        record_legacy(self.conn, item, image_id, "gallery-html")
+        group, stage = classify(item.rel)
+        self.report.count(group_key(group, stage))
+        if group == "other":
+            self.report.note(item.rel, "unmapped", f"kept verbatim under art/{VERBATIM_DIR}/")
+        return True
+
+    def blur(self, rels: list[str]) -> None:
+        with db.transaction(self.conn):
+            for item in read_batch(self.pool, self.legacy, rels, False):
+                stem, ext = Path(item.rel).stem, Path(item.rel).suffix.lower()
+                owner = find_image(self.conn, stem) if ext != ".json" else None
+                if not self.keep_verbatim(item, owner):
+                    continue
+                for image_id, blurhash in self.parse_blur(item, ext, stem).items():
+                    self.import_blurhash(item.rel, image_id, blurhash)
+
+    def parse_blur(self, item: Read, ext: str, stem: str) -> dict[str, Any]:
+        text = (item.data or b"").decode("utf-8", errors="replace")
+        if ext == ".json":
+            try:
+                mapping = json.loads(text)
+            except json.JSONDecodeError as exc:
+                self.report.error(item.rel, f"not JSON ({exc.msg} at char {exc.pos})")
+                return {}
+            if not isinstance(mapping, dict):
+                self.report.error(item.rel, "not a JSON object mapping id to blurhash")
+                return {}
+            return mapping
+        if ext in ("", ".txt", ".blurhash", ".hash"):
+            return {stem: text.strip()}
+        self.report.note(item.rel, "unmapped", "not a blurhash file; kept verbatim")
+        return {}
+
+    def import_blurhash(self, rel: str, key: str, blurhash: Any) -> None:
+        import blurhash_rs
+
+        where = f"{rel} [{key}]" if rel.endswith(".json") else rel
+        image_id = find_image(self.conn, str(key))
+        if image_id is None:
+            self.report.note(where, "blurhash", f"no image {key!r}: hash not imported")
+            return
+        try:
+            if not isinstance(blurhash, str):
+                raise ValueError("not a string")
+            blurhash_rs.blurhash_decode(blurhash, 8, 8)
+        except Exception as exc:
+            self.report.error(where, f"malformed blurhash {blurhash!r}: {exc}")
+            return
+        if self.conn.execute(
+            "SELECT 1 FROM blurhash_cache WHERE image_id = ? AND stage = 'web-optimized'",
+            (image_id,),
+        ).fetchone():
+            return
+        size = self.conn.execute(
+            """SELECT COALESCE(a.width, i.width), COALESCE(a.height, i.height) FROM images i
+               LEFT JOIN artifacts a ON a.image_id = i.id AND a.stage = 'web-optimized'
+               WHERE i.id = ?""",
+            (image_id,),
+        ).fetchone()
+        if size[0] is None or size[1] is None:
+            self.report.error(where, f"image {image_id!r} has no known size: hash not imported")
+            return
+        context = json.dumps(params_for(rel), ensure_ascii=False)
+        self.catalog.store_blurhash(image_id, "web-optimized", blurhash, size[0], size[1], context)
+        self.report.count("blurhash")

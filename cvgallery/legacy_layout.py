@@ -1,0 +1,229 @@
+"""The legacy layout: which folder maps to which stage, walking it, reading a file once,
+and the legacy_files lookups the migration, its validation and export-legacy share.
+
+See cvgallery.legacy for the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from . import store
+from .catalog import NOW
+from .probe import VIDEO_EXTENSIONS
+
+VERBATIM_DIR = "gallery-html/legacy"  # relative to art/
+IN_MEMORY_LIMIT = 16 << 20
+
+# Legacy folder (relative, files directly inside) -> stage, in migration order.
+DERIVED: tuple[tuple[str, str], ...] = (
+    ("thumbs", "thumbnails-small"),
+    ("t2", "web-optimized"),
+    ("replicate/img", "ersgan-enhanced"),
+    ("replicate/t2", "ersgan-thumbnails"),
+    ("pub/W", "face-swap-sources"),
+    ("pub/w-*", "face-swap-styles"),
+    ("pub/w-*/results", "face-swap-results"),
+    ("v/mp4", "video-sources"),
+    ("v/img", "video-frames"),
+)
+HTML_DIRS = ("g", "tmp/g", "W")
+SUFFIXED_STAGES = {"video-frames", "face-swap-results"}
+NUMBER_SUFFIX = re.compile(r"^(.+?)[-_]\d+$")
+
+
+def classify(rel: str) -> tuple[str, str | None]:
+    """(group, stage) of a legacy path. Groups: img yes no derived html blur other."""
+    parts = rel.split("/")
+    top, n = parts[0], len(parts)
+    if n == 2 and top in ("img", "yes", "no", "blur", "thumbs", "t2"):
+        return {"img": ("img", "upstream"), "thumbs": ("derived", "thumbnails-small"),
+                "t2": ("derived", "web-optimized")}.get(top, (top, None))  # fmt: skip
+    if top in ("g", "W") or (top == "tmp" and n > 2 and parts[1] == "g"):
+        return "html", "gallery-html"
+    if n == 3 and top in ("replicate", "v", "pub"):
+        sub = f"{top}/{parts[1]}"
+        for folder, stage in DERIVED:
+            if folder == sub:
+                return "derived", stage
+        if top == "pub" and parts[1].startswith("w-"):
+            return "derived", "face-swap-styles"
+    if n == 4 and top == "pub" and parts[1].startswith("w-") and parts[2] == "results":
+        return "derived", "face-swap-results"
+    return "other", None
+
+
+def walk(legacy: Path) -> Iterator[str]:
+    """Every file of the legacy tree as a relative path, sorted, dotfiles included."""
+    for folder, dirs, files in os.walk(legacy):
+        dirs.sort()
+        rel_dir = os.path.relpath(folder, legacy)
+        for name in sorted(files):
+            yield name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+
+
+def is_skipped(rel: str) -> bool:
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def group_key(group: str, stage: str | None) -> str:
+    """The line of the counts table a file falls in: its stage, or yes / no / blur / other."""
+    return stage if group in ("img", "derived", "html") and stage else group
+
+
+# -- reading a legacy file once: hash, size, dimensions --------------------------------
+
+
+@dataclass
+class Read:
+    rel: str
+    src: Path
+    sha256: str = ""
+    size: int = 0
+    width: int | None = None
+    height: int | None = None
+    data: bytes | None = None  # kept for small files, so --copy does not read twice
+    error: str | None = None
+
+
+def read_file(legacy: Path, rel: str, dimensions: bool) -> Read:
+    src = legacy / rel
+    item = Read(rel, src)
+    try:
+        item.size = src.stat().st_size
+        if item.size <= IN_MEMORY_LIMIT:
+            item.data = src.read_bytes()
+            item.sha256 = hashlib.sha256(item.data).hexdigest()
+        else:
+            item.sha256 = store.sha256_file(src)
+    except OSError as exc:
+        item.error = f"cannot read: {exc.strerror or exc}"
+        return item
+    if dimensions and src.suffix.lower() not in VIDEO_EXTENSIONS:
+        try:
+            with Image.open(io.BytesIO(item.data) if item.data is not None else src) as im:
+                item.width, item.height = im.size
+        except Exception:  # not a picture Pillow knows: no dimensions, still migrated
+            pass
+    return item
+
+
+def read_batch(pool: ThreadPoolExecutor, legacy: Path, rels: list[str], dims: bool) -> list[Read]:
+    return list(pool.map(lambda rel: read_file(legacy, rel, dims), rels))
+
+
+def place(item: Read, dest: Path, copy: bool) -> None:
+    """Put the legacy file at dest (atomically): hard link, or copy with --copy / across devices."""
+    if dest.exists() and store.same_file(item.src, dest):
+        return
+    if copy:
+        if item.data is not None:
+            store.write_bytes(dest, item.data)
+        else:
+            store.copy_hashing(item.src, dest)
+    else:
+        store.link_or_copy(item.src, dest)
+
+
+# -- catalog lookups ------------------------------------------------------------------------
+
+
+def recorded(conn: sqlite3.Connection, rels: list[str]) -> set[str]:
+    """Which of these legacy paths an earlier run already recorded."""
+    found: set[str] = set()
+    for i in range(0, len(rels), 500):
+        chunk = rels[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            r[0]
+            for r in conn.execute(f"SELECT path FROM legacy_files WHERE path IN ({marks})", chunk)
+        )
+    return found
+
+
+def find_image(conn: sqlite3.Connection, stem: str, stage: str | None = None) -> str | None:
+    """The image a legacy name stands for: its original in img/, else yes/ or no/, else the id."""
+    candidates = [stem]
+    match = NUMBER_SUFFIX.match(stem)
+    if stage in SUFFIXED_STAGES and match:
+        candidates.append(match.group(1))
+    for name in candidates:
+        for folder in ("img", "yes", "no"):
+            rows = conn.execute(
+                """SELECT l.path, l.image_id FROM legacy_files l JOIN images i ON i.id = l.image_id
+                   WHERE (l.path = ? OR (l.path >= ? AND l.path < ?)) AND i.parent_id IS NULL
+                   ORDER BY l.path""",
+                (f"{folder}/{name}", f"{folder}/{name}.", f"{folder}/{name}/"),
+            ).fetchall()
+            for path, image_id in rows:
+                if Path(path).stem == name or path == f"{folder}/{name}":
+                    return str(image_id)
+        row = conn.execute("SELECT id FROM images WHERE id = ?", (name,)).fetchone()
+        if row is not None:
+            return str(row[0])
+    return None
+
+
+def content_stage(conn: sqlite3.Connection, image_id: str, sha: str) -> str | None:
+    """The stage whose artifact of image_id holds these bytes (upstream first)."""
+    row = conn.execute(
+        """SELECT stage FROM artifacts WHERE image_id = ? AND sha256 = ?
+           ORDER BY stage != 'upstream', stage LIMIT 1""",
+        (image_id, sha),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def record_legacy(
+    conn: sqlite3.Connection, item: Read, image_id: str | None, stage: str | None
+) -> None:
+    conn.execute(
+        f"""INSERT OR REPLACE INTO legacy_files (path, image_id, stage, sha256, file_size,
+                                                 migrated_at)
+            VALUES (?, ?, ?, ?, ?, {NOW})""",
+        (item.rel, image_id, stage, item.sha256, item.size),
+    )
+
+
+def params_for(rel: str) -> dict[str, str]:
+    return {"migrated_from": rel}
+
+
+def chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def files_in(legacy: Path, sub: str) -> Iterator[str]:
+    """Files directly inside legacy/sub ('*' in sub matches folder names), sorted."""
+    head, _, rest = sub.partition("*")
+    if _:
+        parent = legacy / head.rsplit("/", 1)[0]
+        prefix = head.rsplit("/", 1)[1]
+        if not parent.is_dir():
+            return
+        for entry in sorted(os.scandir(parent), key=lambda e: e.name):
+            if entry.is_dir() and entry.name.startswith(prefix) and not entry.name.startswith("."):
+                yield from files_in(legacy, f"{os.path.relpath(entry.path, legacy)}{rest}")
+        return
+    folder = legacy / sub
+    if folder.is_dir():
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.startswith("."):
+                yield f"{sub}/{entry.name}"

@@ -1,0 +1,411 @@
+"""Checks of the catalog against the disk: `migrate`'s closing validation and `cvgallery verify`.
+
+Both read every stored file at most once. The migration's validation trusts a hard link
+(same inode as the legacy file, whose sha256 migrate computed) without reading it, and
+compares the other files' sha256 with the hash recorded in legacy_files. `verify` hashes
+each artifact file once (a pool of threads: hashlib and file reads release the GIL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import db, store
+from .catalog import Catalog, describe_file
+from .config import SiteConfig
+from .errors import CvgalleryError
+from .jobs import STATUSES
+from .legacy_layout import (
+    NUMBER_SUFFIX,
+    SUFFIXED_STAGES,
+    VERBATIM_DIR,
+    Read,
+    chunks,
+    classify,
+    files_in,
+    group_key,
+    is_skipped,
+    read_file,
+    recorded,
+    walk,
+)
+from .probe import is_candidate, probe, probe_data
+
+if TYPE_CHECKING:
+    from .legacy import MigrationReport
+
+HASH_BATCH = 64
+WORKERS = 4
+
+
+def stored_location(art_dir: Path, conn: sqlite3.Connection, row: sqlite3.Row) -> Path | None:
+    """Where the bytes of a legacy_files row live now (None: no artifact row)."""
+    if row["stage"] == "gallery-html" or row["image_id"] is None:
+        return art_dir / VERBATIM_DIR / row["path"]
+    found = conn.execute(
+        "SELECT file_path FROM artifacts WHERE image_id = ? AND stage = ?",
+        (row["image_id"], row["stage"]),
+    ).fetchone()
+    return None if found is None else art_dir / found[0]
+
+
+def stage_files(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """Regular files of an art/<stage>/ folder, temporaries and dotfiles left out."""
+    if folder.is_dir():
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
+                yield entry
+
+
+# -- migrate's validation --------------------------------------------------------------------
+
+
+def validate_migration(catalog: Catalog, legacy: Path) -> dict[str, Any]:
+    """Per group: files in the legacy tree vs legacy_files rows vs stored files that match.
+
+    Per stage: artifact rows vs files under art/<stage>/. ``ok`` is False if anything differs.
+    """
+    conn, art = catalog.conn, catalog.art_dir
+    groups: dict[str, dict[str, int]] = {}
+    problems: list[dict[str, str]] = []
+
+    def bump(key: str, column: str) -> None:
+        line = groups.setdefault(key, dict.fromkeys(("found", "recorded", "matching"), 0))
+        line[column] += 1
+
+    for chunk in chunks((r for r in walk(legacy) if not is_skipped(r)), 500):
+        marks = ",".join("?" * len(chunk))
+        sizes = dict(
+            conn.execute(
+                f"SELECT path, file_size FROM legacy_files WHERE path IN ({marks})", chunk
+            ).fetchall()
+        )
+        for rel in chunk:
+            key = group_key(*classify(rel))
+            bump(key, "found")
+            if rel not in sizes:
+                problems.append({"path": rel, "problem": "not migrated (no legacy_files row)"})
+                continue
+            bump(key, "recorded")
+            if sizes[rel] != (legacy / rel).stat().st_size:
+                problems.append({"path": rel, "problem": "legacy file changed since migration"})
+
+    last: tuple[Path | None, str | None] = (None, None)  # rows sharing bytes are adjacent
+    rows = conn.execute("SELECT * FROM legacy_files ORDER BY image_id, stage, path")
+    while batch := rows.fetchmany(500):
+        for row in batch:
+            key = group_key(*classify(row["path"]))
+            where = stored_location(art, conn, row)
+            if where is None:
+                problems.append({"path": row["path"], "problem": f"no {row['stage']} artifact"})
+                continue
+            if not where.is_file():
+                problems.append({"path": row["path"], "problem": f"missing {where}"})
+                continue
+            if last[0] == where:
+                actual = last[1]
+            elif store.same_file(legacy / row["path"], where):
+                actual = row["sha256"]  # a hard link: the bytes migrate hashed, not read again
+            else:
+                actual = store.sha256_file(where)
+            last = (where, actual)
+            if actual != row["sha256"]:
+                problems.append({"path": row["path"], "problem": f"sha256 differs: {where}"})
+            elif key in groups:
+                bump(key, "matching")
+
+    stages = stage_counts(catalog)
+    for stage, line in stages.items():
+        if line["missing"] or line["orphans"]:
+            problems.append(
+                {"path": f"art/{stage}/", "problem": f"{line['missing']} rows without a file, "
+                 f"{line['orphans']} files without a row"}
+            )  # fmt: skip
+    return {"groups": groups, "stages": stages, "problems": problems, "ok": not problems}
+
+
+def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
+    """Per stage: artifact rows (and how many migrated), files in art/<stage>/, rows whose
+    file is missing, picture files no row names. gallery-html counts the kept legacy files."""
+    conn, out = catalog.conn, {}
+    for stage in catalog.config.stage_names:
+        line = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
+        if stage == "gallery-html":  # kept verbatim, recorded in legacy_files only
+            line["files"] = sum(len(f) for _d, _s, f in os.walk(catalog.art_dir / VERBATIM_DIR))
+            line["artifacts"] = line["migrated"] = conn.execute(
+                "SELECT COUNT(*) FROM legacy_files WHERE stage = 'gallery-html'"
+            ).fetchone()[0]
+            line["missing"] = max(0, line["artifacts"] - line["files"])
+            out[stage] = line
+            continue
+        known: set[str] = set()
+        for file_path, params in conn.execute(
+            "SELECT file_path, processing_params FROM artifacts WHERE stage = ?", (stage,)
+        ):
+            known.add(file_path)
+            line["artifacts"] += 1
+            line["migrated"] += bool(params and '"migrated_from"' in params)
+            line["missing"] += not (catalog.art_dir / file_path).is_file()
+        for entry in stage_files(catalog.art_dir / stage):
+            line["files"] += 1
+            rel = store.relative_path(stage, entry.name)
+            line["orphans"] += rel not in known and is_candidate(entry.name)
+        out[stage] = line
+    return out
+
+
+# -- cvgallery verify ---------------------------------------------------------------------------
+
+
+def verify_catalog(catalog: Catalog, fix: bool = False) -> dict[str, Any]:
+    """Artifact rows vs files, orphans, constraint breaks. ``fix`` only does what is safe:
+    register orphans whose id has a free slot, drop rows whose file is gone. No file is
+    ever deleted."""
+    problems: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for stage in catalog.config.stage_names:
+            problems += _check_stage(catalog, stage, pool)
+    problems += _check_constraints(catalog)
+    if fix:
+        _fix(catalog, problems)
+    left = [p for p in problems if not p.get("fixed")]
+    return {"problems": problems, "unfixed": len(left), "ok": not left}
+
+
+def _check_stage(catalog: Catalog, stage: str, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
+    art, out = catalog.art_dir, []
+    known: set[str] = set()
+    rows = catalog.conn.execute(
+        "SELECT id, image_id, file_path, sha256 FROM artifacts WHERE stage = ? ORDER BY file_path",
+        (stage,),
+    )
+    while batch := rows.fetchmany(HASH_BATCH):
+        known.update(r["file_path"] for r in batch)
+        hashes = pool.map(lambda r: _hash_or_none(art / r["file_path"]), batch)
+        for row, actual in zip(batch, hashes, strict=True):
+            base = {"stage": stage, "image_id": row["image_id"], "path": row["file_path"]}
+            if actual is None:
+                out.append({**base, "kind": "missing file", "artifact_id": row["id"]})
+            elif row["sha256"] and actual != row["sha256"]:
+                out.append({**base, "kind": "sha256 mismatch", "detail": f"file has {actual}"})
+    if stage == "gallery-html":  # rendered pages and kept legacy files: not artifacts
+        return out
+    for entry in sorted(stage_files(art / stage), key=lambda e: e.name):
+        rel = store.relative_path(stage, entry.name)
+        if rel not in known and is_candidate(entry.name):
+            out.append({"kind": "orphan file", "stage": stage, "path": rel})
+    return out
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return store.sha256_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+_CONSTRAINT_QUERIES = [
+    ("no images row", "SELECT 'artifacts', id, image_id, stage FROM artifacts"
+     " WHERE image_id NOT IN (SELECT id FROM images)"),
+    ("no images row", "SELECT 'jobs', id, image_id, stage FROM jobs"
+     " WHERE image_id NOT IN (SELECT id FROM images)"),
+    ("no images row", "SELECT 'blurhash_cache', rowid, image_id, stage FROM blurhash_cache"
+     " WHERE image_id NOT IN (SELECT id FROM images)"),
+    ("no images row", "SELECT 'legacy_files', path, image_id, stage FROM legacy_files"
+     " WHERE image_id IS NOT NULL AND image_id NOT IN (SELECT id FROM images)"),
+    ("parent_id has no images row", "SELECT 'images', id, parent_id, NULL FROM images"
+     " WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM images)"),
+    ("duplicate sha256", "SELECT 'images', GROUP_CONCAT(id, ', '), sha256, NULL FROM images"
+     " GROUP BY sha256 HAVING COUNT(*) > 1"),
+    ("duplicate (image_id, stage)", "SELECT 'artifacts', GROUP_CONCAT(id, ', '), image_id, stage"
+     " FROM artifacts GROUP BY image_id, stage HAVING COUNT(*) > 1"),
+    ("both approved and rejected", "SELECT 'images', id, id, NULL FROM images"
+     " WHERE approved = 1 AND rejected = 1"),
+    ("file outside its stage folder", "SELECT 'artifacts', id, image_id, stage FROM artifacts"
+     " WHERE substr(file_path, 1, length(stage) + 1) != stage || '/'"),
+]  # fmt: skip
+
+
+def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
+    conn, out = catalog.conn, []
+    for kind, sql in _CONSTRAINT_QUERIES:
+        for table, key, image_id, stage in conn.execute(sql):
+            out.append({"kind": kind, "table": table, "row": key, "image_id": image_id,
+                        "stage": stage})  # fmt: skip
+    stages = set(catalog.config.stage_names)
+    for table, key in (("artifacts", "id"), ("jobs", "id"), ("blurhash_cache", "rowid"),
+                       ("legacy_files", "path")):  # fmt: skip
+        for row_key, stage in conn.execute(f"SELECT {key}, stage FROM {table}"):
+            if stage not in stages and not (table == "legacy_files" and stage is None):
+                out.append({"kind": "unknown stage", "table": table, "row": row_key,
+                            "stage": stage})  # fmt: skip
+    marks = ",".join("?" * len(STATUSES))
+    for row_key, status in conn.execute(
+        f"SELECT id, status FROM jobs WHERE status NOT IN ({marks})", STATUSES
+    ):
+        out.append({"kind": "unknown job status", "table": "jobs", "row": row_key,
+                    "detail": status})  # fmt: skip
+    return out
+
+
+def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
+    conn = catalog.conn
+    with db.transaction(conn):
+        for p in problems:
+            if p["kind"] == "missing file":
+                conn.execute("DELETE FROM artifacts WHERE id = ?", (p["artifact_id"],))
+                p["fixed"] = "row dropped"
+            elif p["kind"] == "orphan file":
+                _register_orphan(catalog, p)
+
+
+def _register_orphan(catalog: Catalog, p: dict[str, Any]) -> None:
+    path = catalog.art_dir / p["path"]
+    image_id = Path(p["path"]).stem
+    if catalog.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+        p["detail"] = f"not fixed: no image {image_id!r}"
+        return
+    taken = catalog.artifact(image_id, p["stage"])
+    if taken is not None:
+        p["detail"] = f"not fixed: {image_id!r} already has {taken['file_path']}"
+        return
+    info = describe_file(path, p["path"])
+    catalog.record_artifact(
+        image_id, p["stage"], info.file_path, info.sha256, info.width, info.height,
+        info.file_size, {"registered_by": "verify --fix"},
+    )  # fmt: skip
+    p["image_id"] = image_id
+    p["fixed"] = "registered"
+
+
+# -- migrate --dry-run ------------------------------------------------------------------------
+
+
+def plan_migration(config: SiteConfig, legacy_dir: str | os.PathLike[str]) -> MigrationReport:
+    """What `migrate` would do, from reading the legacy tree and (read-only) cv.db.
+
+    Writes nothing at all: cv.db is opened read-only, or not at all when it does not exist.
+    ``migrated`` holds the counts a run would record; ``already`` what an earlier run did.
+    """
+    from .legacy import MigrationReport, check_legacy_dir
+
+    legacy = check_legacy_dir(legacy_dir, config.art_dir)
+    report = MigrationReport(str(legacy), dry_run=True)
+    conn = _readonly_catalog(config.db_path, report)
+    try:
+        _plan(legacy, conn, report)
+    finally:
+        if conn is not None:
+            conn.close()
+    return report
+
+
+def _readonly_catalog(path: Path, report: MigrationReport) -> sqlite3.Connection | None:
+    if not path.is_file():
+        return None
+    try:
+        conn = db.connect(path, readonly=True)
+    except (sqlite3.Error, CvgalleryError):
+        # A WAL catalog without its -shm cannot open read-only; with no -wal file there
+        # is nothing uncommitted, so the file can be read as immutable.
+        if Path(f"{path}-wal").exists():
+            report.note(str(path), "catalog", "cannot read the catalog read-only; plan ignores it")
+            return None
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT 1 FROM legacy_files LIMIT 1")
+    except sqlite3.Error:
+        conn.close()
+        return None  # an older schema: nothing migrated yet
+    return conn
+
+
+def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport) -> None:
+    def known_id(stem: str) -> bool:
+        return conn is not None and bool(
+            conn.execute("SELECT 1 FROM images WHERE id = ?", (stem,)).fetchone()
+        )
+
+    originals = {Path(r).stem for sub in ("img", "v/mp4") for r in files_in(legacy, sub)}
+    for folder in ("yes", "no"):
+        for rel in files_in(legacy, folder):
+            stem = Path(rel).stem
+            if stem not in originals and not known_id(stem):
+                report.note(rel, f"{folder} without original", "will be registered itself")
+    seen_sha: set[str] = set()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for chunk in chunks((r for r in walk(legacy)), 256):
+            done = recorded(conn, chunk) if conn is not None else set()
+            report.already += len(done)
+            todo = []
+            for rel in chunk:
+                group, stage = classify(rel)
+                key = "skipped" if is_skipped(rel) else group_key(group, stage)
+                report.found[key] = report.found.get(key, 0) + 1
+                if key == "skipped":
+                    report.note(rel, "skipped", "dotfile or dot-folder: not migrated")
+                if key == "skipped" or rel in done:
+                    continue
+                todo.append(rel)
+                report.count(key)
+                if group == "other":
+                    report.note(
+                        rel, "unmapped", f"would be kept verbatim under art/{VERBATIM_DIR}/"
+                    )
+                elif group == "derived" and stage != "video-sources":
+                    stem = Path(rel).stem
+                    base = NUMBER_SUFFIX.match(stem) if stage in SUFFIXED_STAGES else None
+                    if not ({stem, base.group(1) if base else stem} & originals) and not known_id(
+                        stem
+                    ):
+                        report.note(rel, "no original", "would be registered as its own image")
+            img = [r for r in todo if classify(r)[0] == "img"]
+            for item in pool.map(lambda r: read_file(legacy, r, False), img):
+                _plan_original(item, seen_sha, report)
+            for rel in (r for r in todo if classify(r)[0] == "blur"):
+                _plan_blur(legacy, rel, report)
+
+
+def _plan_original(item: Read, seen_sha: set[str], report: MigrationReport) -> None:
+    if item.error:
+        report.error(item.rel, item.error)
+        return
+    if item.sha256 in seen_sha:
+        report.note(item.rel, "duplicate", "same bytes as an earlier original")
+    seen_sha.add(item.sha256)
+    result = probe_data(item.src, item.data) if item.data is not None else probe(item.src)
+    if not result.ok:
+        report.note(item.rel, "rejected", str(result.reason))
+
+
+def _plan_blur(legacy: Path, rel: str, report: MigrationReport) -> None:
+    import blurhash_rs
+
+    path = legacy / rel
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() == ".json":
+        try:
+            mapping = json.loads(text)
+        except json.JSONDecodeError as exc:
+            report.error(rel, f"not JSON ({exc.msg} at char {exc.pos})")
+            return
+        if not isinstance(mapping, dict):
+            report.error(rel, "not a JSON object mapping id to blurhash")
+            return
+    elif path.suffix.lower() in ("", ".txt", ".blurhash", ".hash"):
+        mapping = {path.stem: text.strip()}
+    else:
+        return
+    for key, value in mapping.items():
+        try:
+            blurhash_rs.blurhash_decode(str(value), 8, 8)
+        except Exception as exc:
+            where = f"{rel} [{key}]" if path.suffix.lower() == ".json" else rel
+            report.error(where, f"malformed blurhash {value!r}: {exc}")
