@@ -1,0 +1,119 @@
+"""Outside-command stages: substitution, atomic output, and each way a command can fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from process_helpers import add, artifacts, configure, jobs_of, photo, toml_command, write_script
+
+from cvgallery.catalog import Catalog
+from cvgallery.cli import cli
+from cvgallery.process import process
+from cvgallery.stages.command import substitute
+
+COPY = "shutil.copyfile(sys.argv[1], sys.argv[2])\n"
+
+
+@pytest.fixture
+def root(site_root: Path) -> Path:
+    configure(site_root)
+    return site_root
+
+
+def run(root: Path, stages: list[str], **kw: object):
+    with Catalog.open(root) as catalog:
+        return process(catalog, stages, **kw)  # type: ignore[arg-type]
+
+
+def test_substitution_keeps_each_argument_whole() -> None:
+    argv = ("tool", "-i", "{input}", "--out={output}", "{id}", "{nope}")
+    got = substitute(argv, {"input": "a b.png", "output": "/t/x y.png", "id": "it's; rm -rf"})
+    assert got == ["tool", "-i", "a b.png", "--out=/t/x y.png", "it's; rm -rf", "{nope}"]
+
+
+def test_command_output_is_recorded(root: Path, tmp_path: Path) -> None:
+    copy = write_script(tmp_path / "bin", "copy.py", COPY)
+    configure(
+        root,
+        toml_command(
+            "ersgan-enhanced", [*copy, "{input}", "{output}"], input="web-optimized", ext="jpeg"
+        ),
+    )
+    add(root, photo(tmp_path / "in/a b.jpeg"), photo(tmp_path / "in/c.jpeg"))
+    report = run(root, ["ersgan-enhanced", "web-optimized", "ersgan-thumbnails"], workers=2)
+    assert report.failed == [] and report.made == 6
+    enhanced = artifacts(root, "ersgan-enhanced")
+    web = artifacts(root, "web-optimized")
+    assert enhanced["a b"]["file_path"] == "ersgan-enhanced/a b.jpeg"
+    assert enhanced["a b"]["sha256"] == web["a b"]["sha256"]  # the copy of its input
+    assert artifacts(root, "ersgan-thumbnails")["c"]["width"] == 400
+    assert not list((root / "art").glob("*/.tmp-*"))
+    again = run(root, ["ersgan-enhanced"], workers=2)
+    assert again.made == 0 and again.skipped == 2
+
+
+CASES = {
+    "crash": ("sys.stderr.write('model exploded\\n'); sys.exit(3)\n", "exit status 3"),
+    "hang": ("time.sleep(60)\n", "timed out after 1s"),
+    "silent": ("pass\n", "wrote no output"),
+    "garbage": ("open(sys.argv[2], 'w').write('not a png')\n", "not a readable image"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_failing_command_fails_only_its_job(root: Path, tmp_path: Path, case: str) -> None:
+    body, expected = CASES[case]
+    # The command misbehaves for image "bad" only; "good" gets a real output.
+    script = write_script(
+        tmp_path / "bin",
+        f"{case}.py",
+        "if sys.argv[3] != 'bad':\n    shutil.copyfile(sys.argv[1], sys.argv[2]); sys.exit(0)\n"
+        + body,
+    )
+    configure(
+        root,
+        toml_command(
+            "face-swap-results",
+            [*script, "{input}", "{output}", "{id}"],
+            ext="png",
+            timeout=1,
+            max_retries=2,
+        ),
+    )
+    add(root, photo(tmp_path / "in/good.png", (64, 64)), photo(tmp_path / "in/bad.png", (64, 64)))
+    report = run(root, ["face-swap-results"], workers=2)
+    assert report.made == 1 and [f.image_id for f in report.failed] == ["bad"]
+    assert expected in report.failed[0].error
+    if case == "crash":
+        assert "model exploded" in report.failed[0].error
+    [job] = [j for j in jobs_of(root) if j["status"] == "failed"]
+    assert job["retry_count"] == 1 and expected in job["error_message"]
+    assert set(artifacts(root, "face-swap-results")) == {"good"}
+    assert not list((root / "art").glob("*/.tmp-*"))  # the temporary {output} is gone
+
+
+def test_jobs_retry_then_process_tries_again_up_to_max(root: Path, tmp_path: Path) -> None:
+    script = write_script(tmp_path / "bin", "crash.py", "sys.exit(1)\n")
+    configure(
+        root, toml_command("face-swap-results", [*script, "{input}", "{output}"], max_retries=2)
+    )
+    add(root, photo(tmp_path / "in/a.png", (32, 32)))
+    runner = CliRunner()
+    first = runner.invoke(cli, ["process", "face-swap-results", "-j", "1", "--root", str(root)])
+    assert first.exit_code == 1 and "failed a face-swap-results: exit status 1" in first.output
+    plain = runner.invoke(cli, ["process", "face-swap-results", "--root", str(root)])
+    assert plain.exit_code == 0 and "1 failed earlier" in plain.output
+    for expected_retries in (2, 2):
+        runner.invoke(cli, ["jobs", "retry", "--root", str(root)])
+        runner.invoke(cli, ["process", "face-swap-results", "-j", "1", "--root", str(root)])
+        assert [j["retry_count"] for j in jobs_of(root)] == [expected_retries]
+    assert [j["status"] for j in jobs_of(root)] == ["failed"]
+
+
+def test_missing_command_is_a_failed_job(root: Path, tmp_path: Path) -> None:
+    configure(root, toml_command("face-swap-results", ["/no/such/tool", "{input}", "{output}"]))
+    add(root, photo(tmp_path / "in/a.png", (32, 32)))
+    report = run(root, ["face-swap-results"], workers=1)
+    assert "cannot run '/no/such/tool'" in report.failed[0].error
