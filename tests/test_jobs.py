@@ -1,0 +1,154 @@
+"""The job runner: atomic claims, owners, recovery of dead runs, concurrency and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from process_helpers import add, configure, jobs_of, photo, toml_command, write_script
+
+from cvgallery import jobs as jobs_lib
+from cvgallery.catalog import Catalog
+from cvgallery.process import clean_dead_temps, plan_stage
+from cvgallery.store import sha256_file
+
+
+@pytest.fixture
+def root(site_root: Path) -> Path:
+    configure(site_root)
+    return site_root
+
+
+def cvgallery(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "cvgallery", *map(str, args)]
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_owner_is_host_pid_start_and_alive() -> None:
+    owner = jobs_lib.owner_id()
+    host, pid, start = owner.split(":")
+    assert int(pid) == os.getpid() and start.isdigit() and host
+    assert jobs_lib.owner_alive(owner)
+    assert not jobs_lib.owner_alive(f"{host}:{dead_pid()}:123")
+    assert not jobs_lib.owner_alive(f"{host}:{os.getpid()}:1")  # pid reused: other start time
+    assert jobs_lib.owner_alive(f"elsewhere.example:{dead_pid()}:1")  # cannot judge: keep
+
+
+def test_claims_never_overlap(root: Path, tmp_path: Path) -> None:
+    add(root, *(photo(tmp_path / f"in/p{i}.png", (40, 30)) for i in range(10)))
+    with Catalog.open(root) as a, Catalog.open(root) as b:
+        plan_stage(a, a.config.stages["thumbnails-small"])
+        plan_stage(b, b.config.stages["thumbnails-small"])  # a second plan queues nothing new
+        assert len(jobs_of(root)) == 10
+        got_a = jobs_lib.claim(a, ["thumbnails-small"], "h:1:1", 4)
+        got_b = jobs_lib.claim(b, ["thumbnails-small"], "h:2:2", 100)
+    ids_a, ids_b = {r["id"] for r in got_a}, {r["id"] for r in got_b}
+    assert len(ids_a) == 4 and len(ids_b) == 6 and not ids_a & ids_b
+    assert Counter(j["owner"] for j in jobs_of(root)) == {"h:1:1": 4, "h:2:2": 6}
+
+
+def test_dead_runs_jobs_and_temps_are_recovered(root: Path, tmp_path: Path) -> None:
+    add(root, photo(tmp_path / "in/a.png", (40, 30)), photo(tmp_path / "in/b.png", (40, 30)))
+    host = jobs_lib.owner_id().split(":")[0]
+    gone = dead_pid()
+    with Catalog.open(root) as catalog:
+        plan_stage(catalog, catalog.config.stages["web-optimized"])
+        jobs_lib.claim(catalog, ["web-optimized"], f"{host}:{gone}:99", 1)
+        jobs_lib.claim(catalog, ["web-optimized"], jobs_lib.owner_id(), 1)  # a live run's job
+    folder = root / "art/web-optimized"
+    (folder / f".tmp-{gone}-abc.jpeg").write_bytes(b"half")
+    (folder / f".tmp-{os.getpid()}-def.jpeg").write_bytes(b"live")
+    with Catalog.open(root) as catalog:
+        recovered = jobs_lib.recover_dead(catalog)
+    assert len(recovered) == 1
+    assert clean_dead_temps(folder) == 1
+    assert [p.name for p in folder.glob(".tmp-*")] == [f".tmp-{os.getpid()}-def.jpeg"]
+    assert sorted(j["status"] for j in jobs_of(root)) == ["pending", "running"]
+
+
+def test_two_runs_at_once_share_the_work(root: Path, tmp_path: Path) -> None:
+    slow = write_script(
+        tmp_path / "bin",
+        "slow.py",
+        "time.sleep(0.05)\n" + "shutil.copyfile(sys.argv[1], sys.argv[2])\n",
+    )
+    configure(root, toml_command("face-swap-results", [*slow, "{input}", "{output}"], ext="png"))
+    add(root, *(photo(tmp_path / f"in/p{i:02d}.png", (200, 150)) for i in range(24)))
+    procs = [
+        subprocess.Popen(
+            cvgallery("process", "-j", "2", "--json", "--root", root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("locked" in err for _, err in outs)
+    jobs = jobs_of(root)
+    assert {j["status"] for j in jobs} == {"completed"}
+    per_pair = Counter((j["image_id"], j["stage"]) for j in jobs)
+    assert len(per_pair) == 24 * 3 and set(per_pair.values()) == {1}  # nothing done twice
+    made = [json.loads(out)["made"] for out, _ in outs]
+    assert sum(made) == 24 * 3
+
+
+def test_kill_9_then_rerun_finishes_cleanly(root: Path, tmp_path: Path) -> None:
+    slow = write_script(
+        tmp_path / "bin",
+        "slow.py",
+        "out = open(sys.argv[2], 'wb'); out.write(open(sys.argv[1], 'rb').read()[:100]); "
+        "out.flush(); time.sleep(0.4)\nshutil.copyfile(sys.argv[1], sys.argv[2])\n",
+    )
+    configure(root, toml_command("face-swap-results", [*slow, "{input}", "{output}"], ext="png"))
+    add(root, *(photo(tmp_path / f"in/p{i:02d}.png", (64, 48)) for i in range(12)))
+    proc = subprocess.Popen(
+        cvgallery("process", "face-swap-results", "-j", "2", "--root", root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db_path = root / "cv.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until some jobs are done and some are running
+        conn = sqlite3.connect(db_path)
+        done, running = conn.execute(
+            "SELECT SUM(status = 'completed'), SUM(status = 'running') FROM jobs"
+        ).fetchone()
+        conn.close()
+        if (done or 0) >= 2 and (running or 0) >= 1:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.2)
+    assert any(j["status"] == "running" for j in jobs_of(root))
+    rerun = subprocess.run(
+        cvgallery("process", "face-swap-results", "-j", "2", "--root", root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert {j["status"] for j in jobs_of(root)} == {"completed"}
+    with Catalog.open(root) as catalog:
+        rows = catalog.conn.execute("SELECT * FROM artifacts WHERE stage = 'face-swap-results'")
+        rows = rows.fetchall()
+    assert len(rows) == 12
+    for row in rows:
+        assert sha256_file(root / "art" / row["file_path"]) == row["sha256"]
+    time.sleep(0.5)  # a command orphaned by the kill would have written by now
+    assert not list((root / "art").rglob(".tmp-*"))
