@@ -19,6 +19,7 @@ frame rows no longer produced are deleted with their artifacts.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,16 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
     Returns the file paths of frame artifacts that are no longer recorded, for removal.
     """
     conn = catalog.conn
-    kept: set[str] = set()
+    new_ids = {child["id"] for child in made.children}
     unused: list[str] = []
+    # Frame rows no longer produced go first, with everything recorded about them.
+    for (child_id,) in conn.execute(
+        "SELECT id FROM images WHERE parent_id = ?", (video_id,)
+    ).fetchall():
+        if child_id not in new_ids:
+            unused += _drop_child(conn, child_id)
+    # The kept ones may trade pictures (sha256 is UNIQUE): park their hashes first.
+    conn.execute("UPDATE images SET sha256 = 'replacing:' || id WHERE parent_id = ?", (video_id,))
     for child in made.children:
         clash = conn.execute(
             "SELECT id, parent_id FROM images WHERE (sha256 = ? AND id != ?) OR id = ?",
@@ -156,6 +165,14 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
         ).fetchall()
         if any(r["id"] != child["id"] or r["parent_id"] != video_id for r in clash):
             unused.append(child["file_path"])  # same picture already catalogued, or id taken
+            conn.execute(
+                "DELETE FROM artifacts WHERE image_id = ? AND image_id IN "
+                "(SELECT id FROM images WHERE parent_id = ?)",
+                (child["id"], video_id),
+            )
+            conn.execute(
+                "DELETE FROM images WHERE id = ? AND parent_id = ?", (child["id"], video_id)
+            )
             continue
         conn.execute(
             f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
@@ -175,7 +192,7 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
         )
         catalog.record_artifact(
             child["id"],
-            "video-frames",
+            made.stage,
             child["file_path"],
             child["sha256"],
             child["width"],
@@ -183,18 +200,16 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
             child["file_size"],
             child["params"],
         )
-        kept.add(child["id"])
-    stale = [
-        r[0]
-        for r in conn.execute("SELECT id FROM images WHERE parent_id = ?", (video_id,))
-        if r[0] not in kept
-    ]
-    for child_id in stale:
-        unused += [
-            r[0]
-            for r in conn.execute("SELECT file_path FROM artifacts WHERE image_id = ?", (child_id,))
-        ]
-        for table in ("artifacts", "blurhash_cache", "jobs"):
-            conn.execute(f"DELETE FROM {table} WHERE image_id = ?", (child_id,))
-        conn.execute("DELETE FROM images WHERE id = ?", (child_id,))
     return unused
+
+
+def _drop_child(conn: sqlite3.Connection, child_id: str) -> list[str]:
+    """Delete a frame row and everything recorded about it; return its artifact paths."""
+    paths = [
+        r[0]
+        for r in conn.execute("SELECT file_path FROM artifacts WHERE image_id = ?", (child_id,))
+    ]
+    for table in ("artifacts", "blurhash_cache", "jobs"):
+        conn.execute(f"DELETE FROM {table} WHERE image_id = ?", (child_id,))
+    conn.execute("DELETE FROM images WHERE id = ?", (child_id,))
+    return paths
