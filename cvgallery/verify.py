@@ -307,18 +307,19 @@ def plan_migration(config: SiteConfig, legacy_dir: str | os.PathLike[str]) -> Mi
 
 
 def _readonly_catalog(path: Path, report: MigrationReport) -> sqlite3.Connection | None:
+    """cv.db for reading only. Without a -wal file everything is in the main file, which is
+    then opened immutable: even a read-only WAL connection would create -wal and -shm."""
     if not path.is_file():
         return None
     try:
-        conn = db.connect(path, readonly=True)
-    except (sqlite3.Error, CvgalleryError):
-        # A WAL catalog without its -shm cannot open read-only; with no -wal file there
-        # is nothing uncommitted, so the file can be read as immutable.
         if Path(f"{path}-wal").exists():
-            report.note(str(path), "catalog", "cannot read the catalog read-only; plan ignores it")
-            return None
-        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            conn = db.connect(path, readonly=True)
+        else:
+            uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except (sqlite3.Error, CvgalleryError) as exc:
+        report.note(str(path), "catalog", f"cannot read the catalog ({exc}); plan ignores it")
+        return None
     try:
         conn.execute("SELECT 1 FROM legacy_files LIMIT 1")
     except sqlite3.Error:

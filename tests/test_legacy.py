@@ -1,0 +1,318 @@
+"""`cvgallery migrate`: every folder of the legacy layout, the awkward cases, the legacy tree
+left untouched, --dry-run writing nothing, idempotence, kill -9 and resume, validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from legacy_tree import ODD_IDS, LegacyTree, make_legacy_tree, snapshot
+
+from cvgallery.catalog import Catalog, init_site
+from cvgallery.cli import cli
+from cvgallery.legacy import migrate
+from cvgallery.verify import validate_migration
+
+TABLES = ("images", "artifacts", "jobs", "blurhash_cache", "legacy_files")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> LegacyTree:
+    """One generated legacy tree per module; tests only ever read it."""
+    return make_legacy_tree(tmp_path_factory.mktemp("legacy") / "legacy")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_dump(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the catalog's tables, without timestamps and autoincrement ids."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return {
+            "images": conn.execute(
+                "SELECT id, sha256, approved, rejected, rejection_reason, width, height,"
+                " file_size, mime_type, parent_id FROM images ORDER BY id"
+            ).fetchall(),
+            "artifacts": conn.execute(
+                "SELECT image_id, stage, file_path, sha256, width, height, file_size,"
+                " processing_params FROM artifacts ORDER BY image_id, stage"
+            ).fetchall(),
+            "blurhash_cache": conn.execute(
+                "SELECT image_id, stage, blurhash, width, height, context FROM blurhash_cache"
+                " ORDER BY image_id, stage"
+            ).fetchall(),
+            "legacy_files": conn.execute(
+                "SELECT path, image_id, stage, sha256, file_size FROM legacy_files ORDER BY path"
+            ).fetchall(),
+        }
+    finally:
+        conn.close()
+
+
+def art_listing(art: Path) -> dict[str, tuple[int, int, int]]:
+    return {
+        p.relative_to(art).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino, p.stat().st_size)
+        for p in sorted(art.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_migrate_maps_every_folder_and_keeps_every_file(site_root: Path, tree: LegacyTree) -> None:
+    legacy = tree.root
+    with Catalog.open(site_root) as cat:
+        report = migrate(cat, legacy)
+        conn = cat.conn
+        image = {r["id"]: r for r in conn.execute("SELECT * FROM images")}
+        art = {(r["image_id"], r["stage"]): r for r in conn.execute("SELECT * FROM artifacts")}
+        rows = {r["path"]: r for r in conn.execute("SELECT * FROM legacy_files")}
+        blur = {r["image_id"]: r for r in conn.execute("SELECT * FROM blurhash_cache")}
+    assert report.validation is not None and report.validation["ok"], report.validation
+    # every legacy file except the dotfile has its row, with the sha256 of its bytes
+    files = [p for p in legacy.rglob("*") if p.is_file() and p.name != ".DS_Store"]
+    assert len(rows) == len(files) == tree.files - 1
+    for path in files:
+        assert rows[path.relative_to(legacy).as_posix()]["sha256"] == sha(path)
+    # originals: odd ids are data, not SQL; files are hard links into art/upstream/
+    for image_id in [*ODD_IDS, "noext", "00003-photo"]:
+        src = legacy / tree.originals[image_id]
+        row = art[(image_id, "upstream")]
+        assert image[image_id]["sha256"] == sha(src)
+        assert os.path.samefile(site_root / "art" / row["file_path"], src)
+        assert json.loads(row["processing_params"]) == {"migrated_from": tree.originals[image_id]}
+    assert image["anim"]["rejected"] and image["anim"]["rejection_reason"] == "gif"
+    assert image["broken"]["rejection_reason"].startswith("invalid: truncated")
+    assert rows["img/copy-of-first.jpeg"]["image_id"] == "00000-photo"
+    # yes/ approves, no/ rejects with 'manual'; entries without an original are registered
+    assert image["00002-photo"]["approved"] == 1
+    assert (image["00001-photo"]["rejected"], image["00001-photo"]["rejection_reason"]) == (
+        1,
+        "manual",
+    )
+    assert image["00003-photo"]["approved"] == 0 and image["00003-photo"]["rejected"] == 0
+    assert image["only in yes"]["approved"] == 1 and ("only in yes", "upstream") in art
+    assert image["only-in-no"]["rejection_reason"] == "manual"
+    kinds = {(n["kind"], n["path"]) for n in report.notes}
+    assert ("yes without original", tree.special["yes_only"]) in kinds
+    assert ("no without original", tree.special["no_only"]) in kinds
+    # derived stages, named <id><ext>, marked as migrated
+    thumb = art[("00003-photo", "thumbnails-small")]
+    assert thumb["file_path"] == "thumbnails-small/00003-photo.jpeg"
+    assert json.loads(thumb["processing_params"]) == {"migrated_from": "thumbs/00003-photo.jpeg"}
+    assert (thumb["width"], thumb["height"]) == (32, 24)
+    for stage in ("web-optimized", "ersgan-enhanced", "ersgan-thumbnails", "face-swap-sources"):
+        assert ("00000-photo", stage) in art
+    # a derived file without an original: its own pending image; t2/ of the same name joins it
+    assert image["orphan thumb"]["approved"] == 0 and image["orphan thumb"]["rejected"] == 0
+    assert ("orphan thumb", "web-optimized") in art
+    assert ("no original", tree.special["orphan_thumb"]) in kinds
+    # several files for one (image, stage): the first is the artifact, the others own rows
+    first = rows["pub/w-anime/00000-photo.jpeg"]
+    second = rows["pub/w-oil paint/00000-photo.jpeg"]
+    assert (first["image_id"], first["stage"]) == ("00000-photo", "face-swap-styles")
+    assert image[second["image_id"]]["parent_id"] == "00000-photo"
+    assert (second["image_id"], "face-swap-styles") in art
+    assert rows["pub/w-anime/results/00001-photo.jpeg"]["stage"] == "face-swap-results"
+    frames = [rows[f"v/img/{f}.jpeg"]["image_id"] for f in ("clip1-1", "clip1-2", "clip1-3")]
+    assert frames[0] == "clip1" and {image[f]["parent_id"] for f in frames[1:]} == {"clip1"}
+    assert ("clip1", "video-sources") in art
+    # HTML galleries, blur/ files and unmapped files are kept verbatim, in legacy_files only
+    for rel in ("g/page 2/index.html", "W/style.css", "blur/cache.json", "notes/README.txt"):
+        assert rows[rel]["stage"] == "gallery-html"
+        assert sha(site_root / "art/gallery-html/legacy" / rel) == rows[rel]["sha256"]
+    # blur/ in both formats; size from the web-optimized artifact; bad hashes reported
+    ids = sorted(i for i in tree.originals if i.endswith("-photo"))
+    assert {ids[0], ids[1], *ids[2:12]} <= set(blur)
+    assert (blur[ids[0]]["width"], blur[ids[0]]["height"]) == (48, 36)
+    assert blur[ids[0]]["stage"] == "web-optimized"
+    assert tree.special["malformed_id"] not in blur
+    assert any("malformed blurhash" in e["detail"] for e in report.errors)
+    assert not report.ok  # the malformed hash is an item that failed
+
+
+def test_legacy_tree_is_never_modified(site_root: Path, tree: LegacyTree, tmp_path: Path) -> None:
+    before = snapshot(tree.root)
+    with Catalog.open(site_root) as cat:
+        migrate(cat, tree.root)
+        migrate(cat, tree.root)
+    other = tmp_path / "copy-site"
+    init_site(other)
+    with Catalog.open(other) as cat:
+        migrate(cat, tree.root, copy=True)
+    runner = CliRunner()
+    runner.invoke(cli, ["migrate", "--root", str(site_root), "--dry-run", str(tree.root)])
+    runner.invoke(cli, ["verify", "--root", str(site_root), "--fix"])
+    runner.invoke(cli, ["export-legacy", "--root", str(site_root), str(tmp_path / "out")])
+    assert snapshot(tree.root) == before
+
+
+def test_copy_makes_independent_copies_and_validates_by_hash(
+    site_root: Path, tree: LegacyTree
+) -> None:
+    with Catalog.open(site_root) as cat:
+        report = migrate(cat, tree.root, copy=True)
+        path = cat.conn.execute(
+            "SELECT file_path FROM artifacts WHERE image_id = '00005-photo' AND stage = 'web-optimized'"
+        ).fetchone()[0]
+        assert report.validation is not None and report.validation["ok"]
+        linked = [
+            p for p in (site_root / "art").rglob("*") if p.is_file() and p.stat().st_nlink > 1
+        ]
+        assert linked == []
+        # a stored copy that no longer matches its source is caught by the validation
+        (site_root / "art" / path).write_bytes(b"changed")
+        result = validate_migration(cat, tree.root)
+    assert not result["ok"]
+    assert {
+        "path": "t2/00005-photo.jpeg",
+        "problem": f"sha256 differs: {site_root / 'art' / path}",
+    } in (result["problems"])
+
+
+def test_second_run_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
+    with Catalog.open(site_root) as cat:
+        first = migrate(cat, tree.root)
+        rows, files = table_dump(site_root / "cv.db"), art_listing(site_root / "art")
+        second = migrate(cat, tree.root)
+    assert second.migrated == {} and second.errors == []
+    assert second.already == sum(first.migrated.values()) - first.migrated["blurhash"]
+    assert second.validation is not None and second.validation["ok"]
+    assert table_dump(site_root / "cv.db") == rows
+    assert art_listing(site_root / "art") == files
+
+
+def test_validation_reports_missing_rows_and_files(site_root: Path, tree: LegacyTree) -> None:
+    with Catalog.open(site_root) as cat:
+        migrate(cat, tree.root)
+        cat.conn.execute("DELETE FROM legacy_files WHERE path = 'thumbs/00007-photo.jpeg'")
+        (site_root / "art/ersgan-enhanced/00002-photo.png").unlink()
+        result = validate_migration(cat, tree.root)
+    problems = {p["path"]: p["problem"] for p in result["problems"]}
+    assert problems["thumbs/00007-photo.jpeg"] == "not migrated (no legacy_files row)"
+    assert problems["replicate/img/00002-photo.png"].startswith("missing ")
+    groups = result["groups"]["thumbnails-small"]
+    assert groups["found"] == groups["recorded"] + 1
+    assert result["stages"]["ersgan-enhanced"]["missing"] == 1
+    assert not result["ok"]
+
+
+def test_bad_blur_json_is_reported_and_the_rest_goes_on(site_root: Path, tmp_path: Path) -> None:
+    tree = make_legacy_tree(tmp_path / "legacy", count=3, full=False)
+    (tree.root / "blur").mkdir()
+    (tree.root / "blur/broken.json").write_text("{not json", encoding="utf-8")
+    (tree.root / "blur/list.json").write_text("[1, 2]", encoding="utf-8")
+    with Catalog.open(site_root) as cat:
+        report = migrate(cat, tree.root)
+        assert cat.stats()["images"]["total"] == 3
+    details = {e["path"]: e["detail"] for e in report.errors}
+    assert details["blur/broken.json"].startswith("not JSON")
+    assert details["blur/list.json"] == "not a JSON object mapping id to blurhash"
+    assert report.validation is not None and report.validation["ok"]  # kept verbatim all the same
+    assert (site_root / "art/gallery-html/legacy/blur/broken.json").read_text() == "{not json"
+
+
+def test_clean_tree_exits_zero_and_prints_tables(site_root: Path, tmp_path: Path) -> None:
+    tree = make_legacy_tree(tmp_path / "legacy", count=4, full=False)
+    result = CliRunner().invoke(cli, ["migrate", "--root", str(site_root), str(tree.root)])
+    assert result.exit_code == 0, result.output
+    assert "thumbnails-small" in result.output and "validation" in result.output
+    assert "ok: 12 migrated now" in result.output
+
+
+def test_bad_legacy_dir_is_a_usage_error(site_root: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["migrate", "--root", str(site_root), str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    result = runner.invoke(cli, ["migrate", "--root", str(site_root), str(site_root)])
+    assert result.exit_code == 2 and "must not nest" in result.output
+
+
+def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Path) -> None:
+    site = tmp_path / "empty-site"
+    site.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run", "--json",
+         str(tree.root)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1  # the malformed blurhash is a problem found
+    plan = json.loads(proc.stdout)
+    assert plan["dry_run"] and plan["already"] == 0
+    assert plan["found"]["thumbnails-small"] == plan["migrated"]["thumbnails-small"] == 65
+    kinds = {(n["kind"], n["path"]) for n in plan["notes"]}
+    assert ("rejected", tree.special["gif"]) in kinds and (
+        "duplicate",
+        tree.special["duplicate"],
+    ) in kinds
+    assert ("no original", tree.special["orphan_thumb"]) in kinds
+    assert list(site.iterdir()) == []  # no cv.db, no art/
+
+
+def test_dry_run_on_a_migrated_site_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
+    with Catalog.open(site_root) as cat:
+        migrate(cat, tree.root)
+    before_db = (site_root / "cv.db").read_bytes()
+    before_files = sorted(p.name for p in site_root.iterdir())
+    before_art = art_listing(site_root / "art")
+    result = CliRunner().invoke(
+        cli, ["migrate", "--root", str(site_root), "--dry-run", "--json", str(tree.root)]
+    )
+    plan = json.loads(result.stdout)
+    assert plan["already"] == tree.files - 1 and plan["migrated"] == {}
+    assert (site_root / "cv.db").read_bytes() == before_db
+    assert sorted(p.name for p in site_root.iterdir()) == before_files
+    assert art_listing(site_root / "art") == before_art
+
+
+def count_rows(db_path: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM legacy_files").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path: Path) -> None:
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    init_site(killed)
+    init_site(clean)
+    env = {**os.environ, "CVGALLERY_MIGRATE_BATCH": "16", "CVGALLERY_MIGRATE_BATCH_DELAY": "0.3"}
+    cmd = [sys.executable, "-m", "cvgallery", "migrate", "--json", "--root"]
+    proc = subprocess.Popen([*cmd, str(killed), str(tree.root)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while count_rows(killed / "cv.db") < 40 and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert 40 <= count_rows(killed / "cv.db") < tree.files - 1
+    rerun = subprocess.run([*cmd, str(killed), str(tree.root)], capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    report = json.loads(rerun.stdout)
+    assert report["validation"]["ok"], report["validation"]["problems"]
+    assert report["already"] >= 40
+    full = subprocess.run([*cmd, str(clean), str(tree.root)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert json.loads(full.stdout)["validation"]["ok"]
+    assert table_dump(killed / "cv.db") == table_dump(clean / "cv.db")
+    assert list((killed / "art").rglob(".tmp-*")) == []
+    assert sorted(art_listing(killed / "art")) == sorted(art_listing(clean / "art"))
+    verify = subprocess.run([sys.executable, "-m", "cvgallery", "verify", "--root", str(killed)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
