@@ -138,6 +138,9 @@ class ImageItem:
     video_type: str | None = None
     children: list[ImageItem] = field(default_factory=list)
     derived: list[Media] = field(default_factory=list)
+    #: the upstream file's dimensions (images.width/height), when known
+    original_width: int | None = None
+    original_height: int | None = None
     prev: ImageItem | None = None
     next: ImageItem | None = None
 
@@ -195,6 +198,8 @@ def make_items(rows: list[tuple[object, ...]]) -> list[ImageItem]:
                 larger=larger,
                 video=video,
                 video_type=video_type,
+                original_width=_i(w),
+                original_height=_i(h),
             )
         )
     return items

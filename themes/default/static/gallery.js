@@ -40,14 +40,25 @@
     media.height = +link.dataset.h;
     media.style.backgroundImage = figure.style.backgroundImage;
     stage.replaceChildren(media);
+    fit(media);
     details.textContent = (thumb ? thumb.alt : "") + " — details";
     details.href = link.href;
     dialog.dataset.id = figure.dataset.id;
   }
 
+  // Fill the stage keeping the aspect ratio, up to twice the file's own size.
+  function fit(media) {
+    var w = media.width, h = media.height;
+    if (!w || !h) return;
+    var box = stage.getBoundingClientRect();
+    var scale = Math.min(box.width / w, box.height / h, 2);
+    media.style.width = Math.floor(w * scale) + "px";
+    media.style.height = Math.floor(h * scale) + "px";
+  }
+
   function open(index) {
-    show(index);
     if (!dialog.open) dialog.showModal();
+    show(index);
   }
 
   links.forEach(function (link, index) {
@@ -67,8 +78,13 @@
     if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
     else if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
   });
+  window.addEventListener("resize", function () {
+    if (dialog.open && stage.firstChild) fit(stage.firstChild);
+  });
   dialog.addEventListener("close", function () {
     stage.replaceChildren();
-    if (current >= 0) links[current].focus();
+    // after the dialog's own focus restoration (to the item that opened it)
+    var last = links[current];
+    if (last) setTimeout(function () { last.focus(); }, 0);
   });
 })();
