@@ -1,0 +1,127 @@
+"""`cvgallery export-legacy DIR`: migrate then export reproduces the legacy tree, and what
+was added or changed since follows the standard mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from legacy_tree import LegacyTree, make_legacy_tree, picture
+
+from cvgallery.catalog import Catalog
+from cvgallery.cli import cli
+from cvgallery.export import export_legacy
+from cvgallery.legacy import migrate
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> LegacyTree:
+    return make_legacy_tree(tmp_path_factory.mktemp("legacy") / "legacy")
+
+
+def contents(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_migrate_then_export_reproduces_every_folder(
+    site_root: Path, tree: LegacyTree, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with Catalog.open(site_root) as cat:
+        migrate(cat, tree.root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cvgallery", "export-legacy", "--root", str(site_root), str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    expected = contents(tree.root)
+    del expected[".DS_Store"]  # dotfiles are not migrated (reported by migrate)
+    assert contents(out) == expected
+    folders = {rel.split("/")[0] for rel in expected}
+    assert {"img", "yes", "no", "thumbs", "t2", "replicate", "pub", "v", "g", "tmp", "W",
+            "blur"} <= folders  # fmt: skip
+    # hard links: the export shares the stored files' inodes
+    assert os.path.samefile(out / "thumbs/00003-photo.jpeg",
+                            site_root / "art/thumbnails-small/00003-photo.jpeg")  # fmt: skip
+    # a second export finds everything in place
+    again = CliRunner().invoke(cli, ["export-legacy", "--root", str(site_root), "--json", str(out)])
+    assert again.exit_code == 0 and json.loads(again.stdout)["hard_links"] == 0
+    assert contents(out) == expected
+
+
+def test_copy_migration_exports_the_same_bytes(
+    site_root: Path, tree: LegacyTree, tmp_path: Path
+) -> None:
+    with Catalog.open(site_root) as cat:
+        migrate(cat, tree.root, copy=True)
+        result = export_legacy(cat, tmp_path / "out")
+    assert result["ok"]
+    expected = contents(tree.root)
+    del expected[".DS_Store"]
+    assert contents(tmp_path / "out") == expected
+
+
+def test_later_images_and_review_changes_use_the_standard_mapping(
+    site_root: Path, tmp_path: Path, make_image
+) -> None:
+    from cvgallery.ingest import add_files
+
+    small = make_legacy_tree(tmp_path / "legacy", count=3, full=False)
+    (small.root / "yes").mkdir()
+    (small.root / "yes/00000-photo.jpeg").write_bytes(
+        (small.root / small.originals["00000-photo"]).read_bytes()
+    )
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root)
+        add_files(cat, [make_image("new one.jpeg")], approve=True)
+        thumb = tmp_path / "thumb.jpeg"
+        thumb.write_bytes(picture(5, (32, 24), "JPEG"))
+        cat.log_artifact("new one", "thumbnails-small", thumb)
+        cat.store_blurhash("new one", "web-optimized", "L31JlBlgfQlglzfjfQfjfQfQfQfQ", 64, 48)
+        cat.reject(["00000-photo"])  # was in yes/
+        cat.approve(["00001-photo"])  # was pending
+        result = export_legacy(cat, tmp_path / "out")
+    out = tmp_path / "out"
+    assert result["ok"], result["errors"]
+    assert (out / "img/new one.jpeg").is_file() and (out / "yes/new one.jpeg").is_file()
+    assert (out / "thumbs/new one.jpeg").read_bytes() == thumb.read_bytes()
+    assert json.loads((out / "blur/cvgallery.json").read_text()) == {
+        "new one": "L31JlBlgfQlglzfjfQfjfQfQfQfQ"
+    }
+    assert not (out / "yes/00000-photo.jpeg").exists()
+    assert (out / "no/00000-photo.jpeg").is_file()
+    assert (out / "yes/00001-photo.jpeg").is_file()
+    assert {"path": "yes/00000-photo.jpeg", "detail": "review changed since"} in result["skipped"]
+
+
+def test_export_refuses_the_art_folder(site_root: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["export-legacy", "--root", str(site_root), str(site_root / "art" / "x")]
+    )
+    assert result.exit_code == 2 and "art/" in result.output
+
+
+def test_an_existing_file_with_other_bytes_is_never_overwritten(
+    site_root: Path, tmp_path: Path
+) -> None:
+    small = make_legacy_tree(tmp_path / "legacy", count=2, full=False)
+    out = tmp_path / "out"
+    (out / "thumbs").mkdir(parents=True)
+    (out / "thumbs/00001-photo.jpeg").write_bytes(b"someone else's file")
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root)
+    result = CliRunner().invoke(cli, ["export-legacy", "--root", str(site_root), str(out)])
+    assert result.exit_code == 1
+    assert "thumbs/00001-photo.jpeg: exists with other bytes" in result.output
+    assert (out / "thumbs/00001-photo.jpeg").read_bytes() == b"someone else's file"
+    assert (out / "thumbs/00000-photo.jpeg").is_file()  # the others still exported
