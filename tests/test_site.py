@@ -302,3 +302,60 @@ def test_subprocess_build_with_base_url(gallery: Catalog, tmp_path: Path, cli_ru
     assert result.returncode == 0, result.stderr
     assert "https://pics.example/image/img00.html" in (out / "feed.xml").read_text()
     assert page_files(out)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_demo(dest: Path) -> Path:
+    """The repository's demo site (site.toml, content/, art/upstream/) in a fresh folder."""
+    import shutil
+
+    dest.mkdir()
+    shutil.copy(REPO / "site.toml", dest / "site.toml")
+    shutil.copytree(REPO / "content", dest / "content")
+    shutil.copytree(REPO / "art" / "upstream", dest / "art" / "upstream")
+    return dest
+
+
+def test_demo_builds_from_a_fresh_copy_with_processing(tmp_path: Path, cli_run, make_image):
+    root = copy_demo(tmp_path / "demo")
+    upstream = sorted(p.stem for p in (root / "art" / "upstream").glob("*.jpeg"))
+    assert len(upstream) >= 10
+    assert sum(p.stat().st_size for p in (root / "art" / "upstream").iterdir()) < 2 * 1024**2
+    result = cli_run("build", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = root / "art" / "gallery-html"
+    assert sorted(data_ids(out)) == upstream
+    figures = parse(out / "index.html").find("figure")
+    assert all("data:image/png;base64," in (f["style"] or "") for f in figures)
+    assert (out / "about.html").is_file() and "A small demo gallery" in (
+        out / "index.html"
+    ).read_text()
+    with Catalog.open(root) as catalog:
+        stats = catalog.stats()
+        missing = catalog.conn.execute(
+            """SELECT COUNT(*) FROM artifacts a LEFT JOIN blurhash_cache b
+               ON a.image_id = b.image_id AND b.stage = a.stage
+               WHERE a.stage = 'web-optimized' AND b.image_id IS NULL"""
+        ).fetchone()[0]
+    assert stats["images"]["approved"] == len(upstream) and missing == 0
+    assert stats["artifacts"]["web-optimized"] == len(upstream)
+    again = cli_run("build", cwd=root)
+    assert again.returncode == 0 and "up to date" in again.stderr
+    # a picture dropped into art/upstream/ appears on the next build
+    make_image("dropped.jpeg", size=(300, 200), folder=root / "art" / "upstream")
+    third = cli_run("build", cwd=root)
+    assert third.returncode == 0, third.stderr
+    assert "dropped" in data_ids(out)
+
+
+def test_broken_upload_is_reported_and_the_rest_is_built(tmp_path: Path, cli_run):
+    root = copy_demo(tmp_path / "demo")
+    (root / "art" / "upstream" / "broken.jpeg").write_bytes(b"this is not a jpeg")
+    result = cli_run("build", cwd=root)
+    assert result.returncode == 1
+    assert "broken.jpeg" in result.stderr
+    out = root / "art" / "gallery-html"
+    assert len(data_ids(out)) == 12 and "broken" not in data_ids(out)
+    assert cli_run("build", cwd=root).returncode == 0  # reported once, recorded as rejected
