@@ -159,14 +159,19 @@ def find_image(conn: sqlite3.Connection, stem: str, stage: str | None = None) ->
         candidates.append(match.group(1))
     for name in candidates:
         for folder in ("img", "yes", "no"):
+            # One range scan of the primary key: "folder/name" up to "folder/name/" holds
+            # "folder/name" and every "folder/name.<ext>" (and a few longer names, dropped).
             rows = conn.execute(
-                """SELECT l.path, l.image_id FROM legacy_files l JOIN images i ON i.id = l.image_id
-                   WHERE (l.path = ? OR (l.path >= ? AND l.path < ?)) AND i.parent_id IS NULL
-                   ORDER BY l.path""",
-                (f"{folder}/{name}", f"{folder}/{name}.", f"{folder}/{name}/"),
+                "SELECT path, image_id FROM legacy_files WHERE path >= ? AND path < ?"
+                " ORDER BY path",
+                (f"{folder}/{name}", f"{folder}/{name}/"),
             ).fetchall()
             for path, image_id in rows:
-                if Path(path).stem == name or path == f"{folder}/{name}":
+                if image_id is None or not (path == f"{folder}/{name}" or Path(path).stem == name):
+                    continue
+                parent = conn.execute("SELECT parent_id FROM images WHERE id = ?", (image_id,))
+                row = parent.fetchone()
+                if row is not None and row[0] is None:
                     return str(image_id)
         row = conn.execute("SELECT id FROM images WHERE id = ?", (name,)).fetchone()
         if row is not None:

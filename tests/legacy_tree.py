@@ -36,11 +36,15 @@ class LegacyTree:
 
 
 def picture(n: int, size: tuple[int, int], fmt: str) -> bytes:
-    """Distinct bytes for every n: a colour from n plus a few marker pixels."""
+    """Distinct bytes for every n < 2**24: a colour from n, and n's bits drawn as 4x4 blocks
+    of the inverse colour (large enough that lossy encoders keep them)."""
     color = ((n * 37) % 256, (n * 91 + 7) % 256, (n * 53 + 13) % 256)
+    inverse = tuple(255 - c for c in color)
     im = Image.new("RGB", size, color)
-    for k in range(4):
-        im.putpixel((k, 0), ((n >> (8 * k)) % 256, k * 60, 255 - k))
+    for bit in range(24):
+        if n >> bit & 1:
+            x, y = (bit % 8) * 4, (bit // 8) * 4
+            im.paste(inverse, (x, y, x + 4, y + 4))
     buf = io.BytesIO()
     im.save(buf, fmt, **({"quality": 90} if fmt in ("JPEG", "WEBP") else {}))
     return buf.getvalue()
