@@ -165,8 +165,9 @@ def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
 
 def verify_catalog(catalog: Catalog, fix: bool = False) -> dict[str, Any]:
     """Artifact rows vs files, orphans, constraint breaks. ``fix`` only does what is safe:
-    register orphans whose id has a free slot, drop rows whose file is gone. No file is
-    ever deleted."""
+    register orphans whose id has a free slot, drop rows whose file is gone (artifacts, and
+    legacy_files rows whose stored bytes are gone, which a new `migrate` then restores from
+    the legacy tree). No file is ever deleted."""
     problems: list[dict[str, Any]] = []
     with ThreadPoolExecutor(WORKERS) as pool:
         for stage in catalog.config.stage_names:
@@ -229,6 +230,10 @@ _CONSTRAINT_QUERIES = [
      " WHERE approved = 1 AND rejected = 1"),
     ("file outside its stage folder", "SELECT 'artifacts', id, image_id, stage FROM artifacts"
      " WHERE substr(file_path, 1, length(stage) + 1) != stage || '/'"),
+    ("legacy file has no artifact", "SELECT 'legacy_files', l.path, l.image_id, l.stage"
+     " FROM legacy_files l WHERE l.image_id IS NOT NULL AND l.stage != 'gallery-html'"
+     " AND NOT EXISTS (SELECT 1 FROM artifacts a"
+     "                 WHERE a.image_id = l.image_id AND a.stage = l.stage)"),
 ]  # fmt: skip
 
 
@@ -245,6 +250,15 @@ def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
             if stage not in stages and not (table == "legacy_files" and stage is None):
                 out.append({"kind": "unknown stage", "table": table, "row": row_key,
                             "stage": stage})  # fmt: skip
+    kept = catalog.art_dir / VERBATIM_DIR
+    rows = conn.execute("SELECT path, image_id FROM legacy_files WHERE stage = 'gallery-html'")
+    while batch := rows.fetchmany(500):
+        for path, image_id in batch:
+            if not (kept / path).is_file():  # export-legacy needs these bytes
+                out.append(
+                    {"kind": "kept legacy file missing", "table": "legacy_files", "row": path,
+                     "image_id": image_id, "path": f"{VERBATIM_DIR}/{path}"}
+                )  # fmt: skip
     marks = ",".join("?" * len(STATUSES))
     for row_key, status in conn.execute(
         f"SELECT id, status FROM jobs WHERE status NOT IN ({marks})", STATUSES
@@ -260,7 +274,17 @@ def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
         for p in problems:
             if p["kind"] == "missing file":
                 conn.execute("DELETE FROM artifacts WHERE id = ?", (p["artifact_id"],))
-                p["fixed"] = "row dropped"
+                # The legacy files whose bytes were there go too, so migrate can restore them.
+                legacy = conn.execute(
+                    "DELETE FROM legacy_files WHERE image_id = ? AND stage = ?",
+                    (p["image_id"], p["stage"]),
+                ).rowcount
+                p["fixed"] = "row dropped" + (
+                    f" (+{legacy} legacy_files: rerun migrate)" * bool(legacy)
+                )
+            elif p["kind"] in ("kept legacy file missing", "legacy file has no artifact"):
+                conn.execute("DELETE FROM legacy_files WHERE path = ?", (p["row"],))
+                p["fixed"] = "legacy_files row dropped (rerun migrate to restore it)"
             elif p["kind"] == "orphan file":
                 _register_orphan(catalog, p)
 

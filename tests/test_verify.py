@@ -49,18 +49,26 @@ def test_a_fresh_migration_verifies_clean(migrated: Path) -> None:
     assert proc.returncode == 0 and "0 problems" in proc.stderr
 
 
-def test_missing_file_is_reported_and_fix_drops_only_its_row(migrated: Path) -> None:
+def test_missing_file_is_reported_and_fix_drops_only_its_row(
+    migrated: Path, tree: LegacyTree
+) -> None:
     (migrated / "art/thumbnails-small/00003-photo.jpeg").unlink()
     code, report = run_verify(migrated)
     assert code == 1
     assert ("missing file", "thumbnails-small/00003-photo.jpeg") in kinds(report)
     files_before = sorted(p for p in (migrated / "art").rglob("*") if p.is_file())
     code, report = run_verify(migrated, "--fix")
-    assert code == 0 and report["problems"][0]["fixed"] == "row dropped"
+    assert code == 0 and report["problems"][0]["fixed"].startswith("row dropped")
     assert sorted(p for p in (migrated / "art").rglob("*") if p.is_file()) == files_before
     with Catalog.open(migrated) as cat:
         assert cat.artifact("00003-photo", "thumbnails-small") is None
         assert cat.artifact("00003-photo", "upstream") is not None
+    assert run_verify(migrated)[0] == 0
+    # the legacy file's row went with it, so migrating again restores the thumbnail
+    with Catalog.open(migrated) as cat:
+        report = migrate(cat, tree.root, copy=True)
+        assert report.migrated == {"thumbnails-small": 1}
+        assert cat.artifact("00003-photo", "thumbnails-small") is not None
     assert run_verify(migrated)[0] == 0
 
 
@@ -80,6 +88,7 @@ def test_orphans_are_registered_when_safe_and_never_deleted(migrated: Path) -> N
         cat.conn.execute(
             "DELETE FROM artifacts WHERE image_id = '00006-photo' AND stage = 'ersgan-thumbnails'"
         )
+        cat.conn.execute("DELETE FROM legacy_files WHERE path = 'replicate/t2/00006-photo.jpeg'")
     (art / "ersgan-thumbnails/00006-photo.jpeg").unlink(missing_ok=True)
     (art / "ersgan-thumbnails/00006-photo.jpeg").write_bytes(picture(7, (32, 24), "JPEG"))
     (art / "thumbnails-small/nobody.jpeg").write_bytes(picture(8, (32, 24), "JPEG"))
@@ -151,3 +160,23 @@ def test_small_tree_verifies_after_hard_link_migration(site_root: Path, tmp_path
         migrate(cat, small.root)
         result = verify_catalog(cat)
     assert result == {"problems": [], "unfixed": 0, "ok": True}
+
+
+def test_lost_bytes_of_legacy_files_are_reported_and_restorable(
+    migrated: Path, tree: LegacyTree
+) -> None:
+    """export-legacy needs every legacy file's bytes: a kept HTML page, a migrated artifact."""
+    (migrated / "art/gallery-html/legacy/g/index.html").unlink()
+    (migrated / "art/face-swap-sources/00001-photo.jpeg").unlink()
+    code, report = run_verify(migrated)
+    assert code == 1
+    assert {("kept legacy file missing", "g/index.html"), ("missing file", None)} <= {
+        (p["kind"], p.get("row")) for p in report["problems"]
+    }
+    code, report = run_verify(migrated, "--fix")  # drops the rows whose bytes are gone
+    assert code == 0 and all(p.get("fixed") for p in report["problems"])
+    with Catalog.open(migrated) as cat:
+        again = migrate(cat, tree.root, copy=True)
+    assert again.migrated == {"gallery-html": 1, "face-swap-sources": 1}
+    assert (migrated / "art/gallery-html/legacy/g/index.html").is_file()
+    assert run_verify(migrated) == (0, {"problems": [], "unfixed": 0, "ok": True})
