@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,11 @@ class OutputTree:
         self.staging.mkdir()
         self.written = 0
         self.kept = 0
+        #: rel → digest of every page written by this build, and by the previous one
+        self.digests: dict[str, str] = {}
+        previous = read_manifest(self.final) or {}
+        files = previous.get("files")
+        self.previous: dict[str, str] = files if isinstance(files, dict) else {}
         self._dirs: set[Path] = {self.staging}
 
     def _dest(self, rel: str) -> Path:
@@ -58,11 +64,17 @@ class OutputTree:
         return dest
 
     def write(self, rel: str, data: bytes) -> None:
-        """Place ``data`` at ``rel``: linked from the previous build when identical."""
+        """Place ``data`` at ``rel``: linked from the previous build when identical.
+
+        Identical means the digest recorded in the previous manifest and the size on
+        disk match, so an unchanged page costs a hash and a stat, not a read.
+        """
         dest = self._dest(rel)
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        self.digests[rel] = digest
         old = self.final / rel
         try:
-            if old.stat().st_size == len(data) and old.read_bytes() == data:
+            if self.previous.get(rel) == digest and old.stat().st_size == len(data):
                 os.link(old, dest)
                 self.kept += 1
                 return
@@ -88,7 +100,9 @@ class OutputTree:
         self.written += 1
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        self.write(MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+        """The fingerprint of this build and the digest of every page it wrote."""
+        document = {**data, "files": dict(sorted(self.digests.items()))}
+        self.write(MANIFEST, json.dumps(document, indent=0, sort_keys=True).encode("utf-8"))
 
     def commit(self) -> None:
         """Swap the staging folder in; the previous build is then removed."""

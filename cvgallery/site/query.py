@@ -93,7 +93,7 @@ def placeholder_uri(blurhash: str | None, width: int = 8, height: int = 6) -> st
     except Exception:  # a corrupt cached hash only loses its placeholder
         return None
     buf = io.BytesIO()
-    image.convert("RGB").save(buf, "PNG", optimize=True)
+    image.convert("RGB").save(buf, "PNG", compress_level=9)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
