@@ -1,0 +1,224 @@
+"""Benchmark: cvgallery add + process + blurhash against sigal and a plain Pillow floor.
+
+    python benchmarks/bench_process.py [--count 200] [--noop-count 10000] [--no-sigal]
+
+On one generated corpus of photographic-ish JPEGs (gradients + noise + shapes, ~3000x2000,
+cached in benchmarks/out/), times in the same run:
+  (a) cvgallery: `init`, `add --approve --link`, `process`, `blurhash` from an empty site,
+      each as the real command in a subprocess;
+  (b) sigal build with img_size = thumb_size = (400, 400);
+  (c) the floor: a ProcessPool loop, one worker per core, decoding each source once in
+      draft mode at the smallest DCT scale covering 400 px and writing two 400 px JPEGs;
+and a no-op `process` over --noop-count catalogued images (rows inserted directly, their
+artifacts marked current), timed in-process and as a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def make_photo(args: tuple[Path, int, int, int]) -> None:
+    path, width, height, seed = args
+    rng = random.Random(seed)
+    sky = (
+        Image.linear_gradient("L")
+        .resize((width, height))
+        .rotate(rng.uniform(-30, 30), expand=False)
+    )
+    tint = tuple(rng.randrange(60, 255) for _ in range(3))
+    base = Image.merge("RGB", [sky.point(lambda v, t=t: v * t // 255) for t in tint])
+    draw = ImageDraw.Draw(base)
+    for _ in range(rng.randrange(6, 14)):
+        x, y = rng.randrange(width), rng.randrange(height)
+        r = rng.randrange(width // 20, width // 4)
+        fill = tuple(rng.randrange(256) for _ in range(3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(
+            (x - r, y - r, x + r, y + r), fill=fill
+        )
+    base = base.filter(ImageFilter.GaussianBlur(3))
+    noise = Image.effect_noise((width // 2, height // 2), 24).resize((width, height))
+    grain = Image.merge("RGB", [noise] * 3)
+    photo = Image.blend(base, grain, 0.18)
+    photo.save(path, "JPEG", quality=88)
+
+
+def corpus(count: int, width: int, height: int) -> Path:
+    folder = OUT / f"corpus-{width}x{height}"
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [folder / f"photo_{i:04d}.jpeg" for i in range(count)]
+    missing = [(p, width, height, i) for i, p in enumerate(wanted) if not p.exists()]
+    if missing:
+        print(f"generating {len(missing)} photos in {folder} ...", flush=True)
+        with ProcessPoolExecutor() as pool:
+            list(pool.map(make_photo, missing, chunksize=4))
+    # Only the first `count` take part (a bigger cached corpus may be there).
+    run = OUT / f"corpus-run-{count}"
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir()
+    for p in wanted:
+        os.link(p, run / p.name)
+    return run
+
+
+def timed(argv: list[str], **kw: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def bench_cvgallery(photos: Path) -> dict[str, float]:
+    site = OUT / "site-cvgallery"
+    shutil.rmtree(site, ignore_errors=True)
+    cvg = [sys.executable, "-m", "cvgallery"]
+    times = {"init": timed([*cvg, "init", site])}
+    times["add"] = timed([*cvg, "add", photos, "--approve", "--link", "--root", site])
+    times["process"] = timed([*cvg, "process", "--root", site])
+    times["blurhash"] = timed([*cvg, "blurhash", "--root", site])
+    times["total"] = sum(times.values())
+    times["noop process"] = timed([*cvg, "process", "--root", site])
+    return times
+
+
+def bench_sigal(photos: Path) -> float | None:
+    if shutil.which("sigal") is None:
+        return None
+    dest = OUT / "sigal-out"
+    shutil.rmtree(dest, ignore_errors=True)
+    conf = OUT / "sigal.conf.py"
+    conf.write_text(
+        f"source = {str(photos)!r}\ndestination = {str(dest)!r}\n"
+        "img_size = (400, 400)\nthumb_size = (400, 400)\n"
+        "keep_orig = False\nmake_thumbs = True\n"
+    )
+    return timed(
+        ["sigal", "build", "-c", str(conf), "--ncpu", str(os.cpu_count() or 1)],
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def floor_one(args: tuple[Path, Path]) -> None:
+    src, out = args
+    with Image.open(src) as im:
+        w, h = im.size
+        box = (400, max(1, round(h * 400 / w)))
+        im.draft("RGB", box)
+        small = im.convert("RGB").resize(box, Image.Resampling.LANCZOS)
+    small.save(out / f"t-{src.stem}.jpeg", quality=85)
+    small.save(out / f"w-{src.stem}.jpeg", quality=85)
+
+
+def bench_floor(photos: Path) -> float:
+    out = OUT / "floor-out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    files = sorted(photos.glob("*.jpeg"))
+    start = time.perf_counter()
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(floor_one, [(f, out) for f in files], chunksize=4))
+    return time.perf_counter() - start
+
+
+def bench_noop(count: int) -> tuple[float, float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from cvgallery.catalog import Catalog, init_site
+    from cvgallery.process import process
+    from cvgallery.stages.resize import resize_params
+
+    site = OUT / "site-noop"
+    shutil.rmtree(site, ignore_errors=True)
+    config = init_site(site)
+    conn = sqlite3.connect(config.db_path)
+    stages = {s: config.stages[s] for s in ("thumbnails-small", "web-optimized")}
+    import json
+
+    with conn:
+        for i in range(count):
+            image_id, sha = f"img{i:05d}", f"{i:064x}"
+            conn.execute(
+                "INSERT INTO images (id, sha256, approved, width, height, mime_type) "
+                "VALUES (?, ?, 1, 3000, 2000, 'image/jpeg')",
+                (image_id, sha),
+            )
+            conn.execute(
+                "INSERT INTO artifacts (image_id, stage, file_path, sha256) VALUES (?, 'upstream', ?, ?)",
+                (image_id, f"upstream/{image_id}.jpeg", sha),
+            )
+            for name, cfg in stages.items():
+                conn.execute(
+                    "INSERT INTO artifacts (image_id, stage, file_path, sha256, width, height, "
+                    "processing_params) VALUES (?, ?, ?, ?, 400, 267, ?)",
+                    (
+                        image_id,
+                        name,
+                        f"{name}/{image_id}.jpeg",
+                        sha,
+                        json.dumps(resize_params(cfg, sha), sort_keys=True),
+                    ),
+                )
+    conn.close()
+    with Catalog.open(site) as catalog:
+        start = time.perf_counter()
+        report = process(catalog)
+        inproc = time.perf_counter() - start
+    assert report.made == 0 and report.skipped == 2 * count, report
+    cmd = timed([sys.executable, "-m", "cvgallery", "process", "--root", str(site)])
+    return inproc, cmd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--width", type=int, default=3000)
+    parser.add_argument("--height", type=int, default=2000)
+    parser.add_argument("--noop-count", type=int, default=10_000)
+    parser.add_argument("--no-sigal", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    photos = corpus(args.count, args.width, args.height)
+    n = args.count
+    print(f"corpus: {n} JPEGs {args.width}x{args.height}, {os.cpu_count()} cores")
+
+    floor = bench_floor(photos)
+    cvg = bench_cvgallery(photos)
+    sigal = None if args.no_sigal else bench_sigal(photos)
+
+    def line(name: str, seconds: float) -> None:
+        print(f"  {name:<34} {seconds:7.2f} s  {n / seconds:7.1f} images/s")
+
+    line("floor (Pillow pool, draft decode)", floor)
+    line("cvgallery add+process+blurhash", cvg["total"])
+    for step in ("init", "add", "process", "blurhash"):
+        print(f"      {step:<30} {cvg[step]:7.2f} s")
+    if sigal is not None:
+        line("sigal build", sigal)
+    print(f"  ratio cvgallery/floor   {cvg['total'] / floor:5.2f}  (target <= 1.15)")
+    print(f"  ratio process/floor     {cvg['process'] / floor:5.2f}  (process step alone)")
+    if sigal is not None:
+        print(f"  ratio sigal/cvgallery   {sigal / cvg['total']:5.2f}  (target >= 2.5)")
+    print(f"  no-op process over the {n} photos (command): {cvg['noop process']:.2f} s")
+    inproc, cmd = bench_noop(args.noop_count)
+    print(
+        f"  no-op process over {args.noop_count} catalogued images: {inproc:.3f} s of work, "
+        f"{cmd:.2f} s as a command (with interpreter start-up)  (target < 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
