@@ -1,7 +1,7 @@
 """`cvgallery export-legacy DIR`: the rollback plan -- the legacy layout rebuilt from the catalog.
 
 1. Every legacy_files row is written back under its legacy path, with the bytes stored
-   for it (its artifact, or the verbatim copy under art/gallery-html/legacy/). yes/ and
+   for it (its artifact, or the verbatim copy under art/legacy/). yes/ and
    no/ rows are written only while the image is still approved / rejected.
    An image whose row changed since (approved or rejected in cvgallery) follows its
    current state instead.

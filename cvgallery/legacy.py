@@ -21,17 +21,18 @@ Rules (where the legacy tree and the seed's one-artifact-per-stage do not fit):
   image, and is that row's artifact of the stage. A derived file with no image at all
   becomes its own images row (pending, ``parent_id`` NULL), reported as an orphan.
 * Artifacts made here carry processing_params {"migrated_from": "<legacy path>"}.
-* Files that are not pictures of an image -- g/, tmp/g/, W/ (stage gallery-html),
-  blur/ files and anything in an unknown folder -- are kept verbatim under
-  art/gallery-html/legacy/<legacy path> and recorded only in legacy_files
-  (stage 'gallery-html'), so export-legacy can reproduce them byte for byte.
+* Files that are not pictures of an image -- g/, tmp/g/, W/ (legacy_files.stage
+  'gallery-html'), blur/ files and anything in an unknown folder (stage NULL) -- are
+  kept verbatim under art/legacy/<legacy path> and recorded only in legacy_files, so
+  export-legacy can reproduce them byte for byte. Not under art/gallery-html/: `build`
+  owns that folder and swaps it whole.
 * blur/<id>, blur/<id>.txt (one hash) and blur/*.json ({id: hash}) fill blurhash_cache
   (stage web-optimized, size of that artifact else of the image); a hash that does not
   decode is reported and not imported.
 * Dotfiles in the legacy tree are skipped and reported.
 
 legacy_files(image_id, stage) names where the bytes live: the artifact (image_id, stage),
-or art/gallery-html/legacy/<path> when stage is 'gallery-html'.
+or art/legacy/<path> when stage is NULL or 'gallery-html'.
 """
 
 from __future__ import annotations
@@ -371,8 +372,8 @@ class Migrator:
             self.report.error(item.rel, item.error)
             return False
         place(item, self.art / VERBATIM_DIR / item.rel, self.copy)
-        record_legacy(self.conn, item, image_id, "gallery-html")
         group, stage = classify(item.rel)
+        record_legacy(self.conn, item, image_id, stage)
         self.report.count(group_key(group, stage))
         if group == "other":
             self.report.note(item.rel, "unmapped", f"kept verbatim under art/{VERBATIM_DIR}/")

@@ -22,7 +22,7 @@ from . import store
 from .catalog import NOW
 from .probe import VIDEO_EXTENSIONS
 
-VERBATIM_DIR = "gallery-html/legacy"  # relative to art/
+VERBATIM_DIR = "legacy"  # relative to art/: legacy files kept verbatim (not artifacts)
 IN_MEMORY_LIMIT = 16 << 20
 
 # Legacy folder (relative, files directly inside) -> stage, in migration order.

@@ -46,7 +46,7 @@ WORKERS = 4
 
 def stored_location(art_dir: Path, conn: sqlite3.Connection, row: sqlite3.Row) -> Path | None:
     """Where the bytes of a legacy_files row live now (None: no artifact row)."""
-    if row["stage"] == "gallery-html" or row["image_id"] is None:
+    if row["stage"] is None or row["stage"] == "gallery-html":
         return art_dir / VERBATIM_DIR / row["path"]
     found = conn.execute(
         "SELECT file_path FROM artifacts WHERE image_id = ? AND stage = ?",
@@ -130,20 +130,18 @@ def validate_migration(catalog: Catalog, legacy: Path) -> dict[str, Any]:
     return {"groups": groups, "stages": stages, "problems": problems, "ok": not problems}
 
 
+KEPT_LINE = "legacy (kept)"
+
+
 def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
     """Per stage: artifact rows (and how many migrated), files in art/<stage>/, rows whose
-    file is missing, picture files no row names. gallery-html counts the kept legacy files."""
-    conn, out = catalog.conn, {}
+    file is missing, picture files no row names. gallery-html (the built site) is left out;
+    the line "legacy (kept)" compares legacy_files rows kept verbatim with art/legacy/."""
+    conn, art, out = catalog.conn, catalog.art_dir, {}
     for stage in catalog.config.stage_names:
-        line = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
-        if stage == "gallery-html":  # kept verbatim, recorded in legacy_files only
-            line["files"] = sum(len(f) for _d, _s, f in os.walk(catalog.art_dir / VERBATIM_DIR))
-            line["artifacts"] = line["migrated"] = conn.execute(
-                "SELECT COUNT(*) FROM legacy_files WHERE stage = 'gallery-html'"
-            ).fetchone()[0]
-            line["missing"] = max(0, line["artifacts"] - line["files"])
-            out[stage] = line
+        if stage == "gallery-html":
             continue
+        line = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
         known: set[str] = set()
         for file_path, params in conn.execute(
             "SELECT file_path, processing_params FROM artifacts WHERE stage = ?", (stage,)
@@ -151,12 +149,22 @@ def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
             known.add(file_path)
             line["artifacts"] += 1
             line["migrated"] += bool(params and '"migrated_from"' in params)
-            line["missing"] += not (catalog.art_dir / file_path).is_file()
-        for entry in stage_files(catalog.art_dir / stage):
+            line["missing"] += not (art / file_path).is_file()
+        for entry in stage_files(art / stage):
             line["files"] += 1
             rel = store.relative_path(stage, entry.name)
             line["orphans"] += rel not in known and is_candidate(entry.name)
         out[stage] = line
+    kept = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
+    kept["files"] = sum(len(f) for _d, _s, f in os.walk(art / VERBATIM_DIR))
+    for (path,) in conn.execute(
+        "SELECT path FROM legacy_files WHERE stage IS NULL OR stage = 'gallery-html'"
+    ):
+        kept["artifacts"] += 1
+        kept["migrated"] += 1
+        kept["missing"] += not (art / VERBATIM_DIR / path).is_file()
+    kept["orphans"] = max(0, kept["files"] - kept["artifacts"] + kept["missing"])
+    out[KEPT_LINE] = kept
     return out
 
 
@@ -232,6 +240,7 @@ _CONSTRAINT_QUERIES = [
      " WHERE substr(file_path, 1, length(stage) + 1) != stage || '/'"),
     ("legacy file has no artifact", "SELECT 'legacy_files', l.path, l.image_id, l.stage"
      " FROM legacy_files l WHERE l.image_id IS NOT NULL AND l.stage != 'gallery-html'"
+     " AND l.stage IS NOT NULL"
      " AND NOT EXISTS (SELECT 1 FROM artifacts a"
      "                 WHERE a.image_id = l.image_id AND a.stage = l.stage)"),
 ]  # fmt: skip
@@ -251,7 +260,9 @@ def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
                 out.append({"kind": "unknown stage", "table": table, "row": row_key,
                             "stage": stage})  # fmt: skip
     kept = catalog.art_dir / VERBATIM_DIR
-    rows = conn.execute("SELECT path, image_id FROM legacy_files WHERE stage = 'gallery-html'")
+    rows = conn.execute(
+        "SELECT path, image_id FROM legacy_files WHERE stage IS NULL OR stage = 'gallery-html'"
+    )
     while batch := rows.fetchmany(500):
         for path, image_id in batch:
             if not (kept / path).is_file():  # export-legacy needs these bytes

@@ -166,7 +166,7 @@ def test_lost_bytes_of_legacy_files_are_reported_and_restorable(
     migrated: Path, tree: LegacyTree
 ) -> None:
     """export-legacy needs every legacy file's bytes: a kept HTML page, a migrated artifact."""
-    (migrated / "art/gallery-html/legacy/g/index.html").unlink()
+    (migrated / "art/legacy/g/index.html").unlink()
     (migrated / "art/face-swap-sources/00001-photo.jpeg").unlink()
     code, report = run_verify(migrated)
     assert code == 1
@@ -178,5 +178,5 @@ def test_lost_bytes_of_legacy_files_are_reported_and_restorable(
     with Catalog.open(migrated) as cat:
         again = migrate(cat, tree.root, copy=True)
     assert again.migrated == {"gallery-html": 1, "face-swap-sources": 1}
-    assert (migrated / "art/gallery-html/legacy/g/index.html").is_file()
+    assert (migrated / "art/legacy/g/index.html").is_file()
     assert run_verify(migrated) == (0, {"problems": [], "unfixed": 0, "ok": True})
