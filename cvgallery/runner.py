@@ -1,0 +1,323 @@
+"""The runner: claims a group of stages' pending jobs, feeds a process pool, records results.
+
+Jobs are claimed atomically (jobs.claim) in small batches, so two runs at once share the
+work. Workers (cvgallery.stages.*) write files under art/<stage>/ atomically and return
+what they made; only this main process touches cv.db, recording results in batches: the
+artifact row and the job's completion in one transaction, replaced files removed after
+the commit. Temporary files carry the run's pid, so a later run can remove a dead run's
+temporaries without touching a live one's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import db, store
+from . import jobs as jobs_lib
+from .catalog import Catalog
+from .config import SiteConfig, StageConfig
+from .stages import Made, Output
+from .stages import command as command_stage
+from .stages import resize as resize_stage
+from .stages import video as video_stage
+from .stages.blurhash import context as blurhash_context
+from .stages.worker import init_worker
+
+COMMIT_EVERY = 64  # results per write transaction
+COMMIT_SECONDS = 1.0
+BLURHASH_STAGE = "web-optimized"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    image_id: str
+    stage: str
+    error: str
+
+
+@dataclass
+class ProcessReport:
+    made: int = 0
+    skipped: int = 0
+    failed: list[JobFailure] = field(default_factory=list)
+    #: jobs that failed in an earlier run and were not retried (see --retry-failed)
+    blocked: int = 0
+    recovered: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "made": self.made,
+            "skipped": self.skipped,
+            "failed": [vars(f) for f in self.failed],
+            "blocked": self.blocked,
+            "recovered": self.recovered,
+        }
+
+
+def stage_deps(config: SiteConfig, cfg: StageConfig) -> set[str]:
+    deps = {cfg.input}
+    video = config.stages.get("video-frames")
+    if cfg.kind == "resize" and cfg.input == "upstream" and video and video.kind == "video":
+        deps.add("video-frames")  # a video's resizes come from its poster frame
+    return {d for d in deps if d in config.stages}
+
+
+def source_clause(config: SiteConfig, cfg: StageConfig) -> tuple[str, list[str]]:
+    if "video-frames" in stage_deps(config, cfg):
+        return "CASE WHEN i.mime_type LIKE 'video/%' THEN ? ELSE ? END", ["video-frames", cfg.input]
+    return "?", [cfg.input]
+
+
+def clean_dead_temps(folder: Path) -> int:
+    """Remove temporaries of dead runs (the pid after the prefix is gone); a live run's stay.
+
+    Temporaries without a pid tag are removed once they are an hour old.
+    """
+    removed = 0
+    if not folder.is_dir():
+        return removed
+    for entry in os.scandir(folder):
+        if not entry.name.startswith(store.TEMP_PREFIX):
+            continue
+        pid_text = entry.name[len(store.TEMP_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit():
+            dead = jobs_lib.process_start_time(int(pid_text)) is None
+        else:
+            dead = time.time() - entry.stat().st_mtime > 3600
+        if dead:
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class _Inline(Executor):
+    """-j 1: run tasks in this process (no pool to start, easier to debug)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+@dataclass
+class _Claimed:
+    image_id: str
+    jobs: dict[str, list[int]]  # stage -> job ids (normally one)
+
+
+class Runner:
+    def __init__(
+        self, catalog: Catalog, report: ProcessReport, workers: int, on_progress: Progress | None
+    ):
+        self.catalog = catalog
+        self.report = report
+        self.workers = max(1, workers)
+        self.on_progress = on_progress
+        self.owner = jobs_lib.owner_id()
+        self.tag = f"{os.getpid()}-"
+        self.pool: Executor | None = None
+        self.done = 0
+        self.total = 0
+        self.results: list[tuple[_Claimed, list[Made]]] = []
+        self.last_commit = time.monotonic()
+
+    def _executor(self) -> Executor:
+        if self.pool is None:
+            if self.workers == 1:
+                self.pool = _Inline()
+            else:
+                self.pool = ProcessPoolExecutor(self.workers, initializer=init_worker)
+        return self.pool
+
+    def close(self) -> None:
+        try:
+            self._commit()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            jobs_lib.release(self.catalog, self.owner)  # anything claimed but not finished
+
+    def run(self, group: list[str]) -> None:
+        marks = ",".join("?" * len(group))
+        pending = self.catalog.conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND stage IN ({marks})", group
+        ).fetchone()[0]
+        if not pending:
+            return
+        self.total += pending
+        self._progress()
+        inflight: dict[Future[list[Made]], _Claimed] = {}
+        low, high = self.workers * 2, self.workers * 4
+        exhausted = False
+        while True:
+            if not exhausted and len(inflight) < low:
+                rows = jobs_lib.claim(self.catalog, group, self.owner, high - len(inflight))
+                exhausted = not rows
+                for claimed, task, fn in self._tasks(group, rows):
+                    if task is None:
+                        continue
+                    try:
+                        inflight[self._executor().submit(fn, task)] = claimed
+                    except BrokenProcessPool:
+                        self.pool = None
+                        inflight[self._executor().submit(fn, task)] = claimed
+            if not inflight:
+                if exhausted:
+                    break
+                continue
+            done, _ = wait(inflight, timeout=COMMIT_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                claimed = inflight.pop(future)
+                try:
+                    made = future.result()
+                except BrokenProcessPool:
+                    self.pool = None
+                    made = [
+                        Made(s, error="worker process died (crashed or killed)")
+                        for s in claimed.jobs
+                    ]
+                except Exception as exc:
+                    made = [Made(s, error=f"{type(exc).__name__}: {exc}") for s in claimed.jobs]
+                self.results.append((claimed, made))
+            if (
+                len(self.results) >= COMMIT_EVERY
+                or time.monotonic() - self.last_commit > COMMIT_SECONDS
+            ):
+                self._commit()
+        self._commit()
+
+    def _tasks(self, group: list[str], rows: list[Any]) -> list[tuple[_Claimed, Any, Any]]:
+        by_image: dict[str, _Claimed] = {}
+        for row in rows:
+            claimed = by_image.setdefault(row["image_id"], _Claimed(row["image_id"], {}))
+            claimed.jobs.setdefault(row["stage"], []).append(row["id"])
+        out = []
+        for claimed in by_image.values():
+            try:
+                task, fn = self._task(group, claimed)
+            except Exception as exc:
+                self.results.append((claimed, [Made(s, error=str(exc)) for s in claimed.jobs]))
+                task, fn = None, None
+            out.append((claimed, task, fn))
+        return out
+
+    def _task(self, group: list[str], claimed: _Claimed) -> tuple[Any, Callable[[Any], list[Made]]]:
+        config = self.catalog.config
+        first = config.stages[group[0]]
+        source_expr, source_params = source_clause(config, first)
+        src = self.catalog.conn.execute(
+            f"""SELECT src.file_path, src.sha256 FROM images i
+                JOIN artifacts src ON src.image_id = i.id AND src.stage = {source_expr}
+                WHERE i.id = ?""",
+            (*source_params, claimed.image_id),
+        ).fetchone()
+        if src is None:
+            raise ValueError(f"no {first.input} artifact to make it from")
+        source = str(self.catalog.art_dir / src["file_path"])
+        name = store.safe_name(claimed.image_id)
+        art = self.catalog.art_dir
+        if first.kind == "resize":
+            outputs = []
+            for stage in sorted(claimed.jobs):
+                cfg = config.stages[stage]
+                filename = f"{name}.{cfg.format}"
+                outputs.append(
+                    Output(
+                        stage,
+                        str(art / stage / filename),
+                        store.relative_path(stage, filename),
+                        resize_stage.resize_params(cfg, src["sha256"]),
+                    )
+                )
+            blur = (BLURHASH_STAGE, config.blurhash_x, config.blurhash_y)
+            task = resize_stage.ResizeTask(claimed.image_id, source, tuple(outputs), self.tag, blur)
+            return task, resize_stage.make_resized
+        filename = f"{name}.{first.ext if first.kind == 'command' else 'jpeg'}"
+        out = Output(
+            first.name,
+            str(art / first.name / filename),
+            store.relative_path(first.name, filename),
+            {},
+        )
+        if first.kind == "video":
+            out = Output(
+                out.stage, out.dest, out.file_path, video_stage.video_params(first, src["sha256"])
+            )
+            return video_stage.VideoTask(
+                claimed.image_id, source, out, first.frames, self.tag
+            ), video_stage.extract_frames
+        out = Output(
+            out.stage, out.dest, out.file_path, command_stage.command_params(first, src["sha256"])
+        )
+        task = command_stage.CommandTask(
+            claimed.image_id, source, out, first.command, first.timeout, self.tag
+        )
+        return task, command_stage.run_command
+
+    def _commit(self) -> None:
+        if not self.results:
+            return
+        results, self.results = self.results, []
+        catalog, conn = self.catalog, self.catalog.conn
+        replaced: list[str] = []
+        with db.transaction(conn):
+            for claimed, made_list in results:
+                by_stage = {m.stage: m for m in made_list}
+                for stage, job_ids in claimed.jobs.items():
+                    made = by_stage.get(stage) or Made(stage, error="the worker returned no result")
+                    if made.error:
+                        jobs_lib.fail(catalog, job_ids, self.owner, made.error)
+                        self.report.failed.append(JobFailure(claimed.image_id, stage, made.error))
+                        continue
+                    old = catalog.record_artifact(
+                        claimed.image_id,
+                        stage,
+                        made.file_path,
+                        made.sha256,
+                        made.width,
+                        made.height,
+                        made.file_size,
+                        made.params,
+                    )
+                    if old:
+                        replaced.append(old)
+                    if made.blurhash and made.width and made.height:
+                        catalog.store_blurhash(
+                            claimed.image_id,
+                            stage,
+                            made.blurhash,
+                            made.width,
+                            made.height,
+                            blurhash_context(catalog.config.blurhash_x, catalog.config.blurhash_y),
+                        )
+                    if catalog.config.stages[stage].kind == "video":
+                        replaced += video_stage.record_frames(catalog, claimed.image_id, made)
+                    jobs_lib.finish(catalog, job_ids, self.owner)
+                    self.report.made += 1
+                self.done += len(claimed.jobs)
+            orphans = [
+                p
+                for p in replaced
+                if conn.execute("SELECT 1 FROM artifacts WHERE file_path = ?", (p,)).fetchone()
+                is None
+            ]
+        for path in orphans:  # after the commit: a crash before it keeps the old file recorded
+            (catalog.art_dir / path).unlink(missing_ok=True)
+        self.last_commit = time.monotonic()
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.on_progress:
+            self.on_progress(self.done, max(self.total, self.done))
