@@ -245,26 +245,16 @@ class Runner:
             task = resize_stage.ResizeTask(claimed.image_id, source, tuple(outputs), self.tag, blur)
             return task, resize_stage.make_resized
         filename = f"{name}.{first.ext if first.kind == 'command' else 'jpeg'}"
-        out = Output(
-            first.name,
-            str(art / first.name / filename),
-            store.relative_path(first.name, filename),
-            {},
-        )
+        dest, rel = str(art / first.name / filename), store.relative_path(first.name, filename)
         if first.kind == "video":
-            out = Output(
-                out.stage, out.dest, out.file_path, video_stage.video_params(first, src["sha256"])
-            )
-            return video_stage.VideoTask(
-                claimed.image_id, source, out, first.frames, self.tag
-            ), video_stage.extract_frames
-        out = Output(
-            out.stage, out.dest, out.file_path, command_stage.command_params(first, src["sha256"])
-        )
-        task = command_stage.CommandTask(
+            out = Output(first.name, dest, rel, video_stage.video_params(first, src["sha256"]))
+            video = video_stage.VideoTask(claimed.image_id, source, out, first.frames, self.tag)
+            return video, video_stage.extract_frames
+        out = Output(first.name, dest, rel, command_stage.command_params(first, src["sha256"]))
+        command = command_stage.CommandTask(
             claimed.image_id, source, out, first.command, first.timeout, self.tag
         )
-        return task, command_stage.run_command
+        return command, command_stage.run_command
 
     def _commit(self) -> None:
         if not self.results:

@@ -129,9 +129,10 @@ def _decode(
         except BaseException:
             im.close()
             raise
+    picture: Image.Image = im
     if orientation not in (0, 1):
-        im = ImageOps.exif_transpose(im)
-    return _eight_bit(im), icc or None, (width, height)
+        picture = ImageOps.exif_transpose(im)
+    return _eight_bit(picture), icc or None, (width, height)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -152,7 +153,7 @@ def _eight_bit(im: Image.Image) -> Image.Image:
         return im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
     if mode.startswith("I") or mode == "F":
         # 16-bit (and 32-bit) grey: scale into 0..255 rather than clip at 255.
-        low, high = im.getextrema()  # type: ignore[misc]
+        high = float(im.getextrema()[1])  # type: ignore[arg-type]
         wide = im.convert("F") if mode == "F" else im.convert("I")
         scale = 255.0 / 65535.0 if high > 255 else 1.0
         return wide.point(lambda v: v * scale).convert("L")
