@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import cvgallery
 
@@ -82,6 +83,10 @@ def render_site(
     def absolute(path: str) -> str:
         return f"{base_url}/{path}" if base_url else path
 
+    def entry_id(path: str) -> str:
+        """An Atom id must be an absolute IRI: the URL, or a URN when base_url is unset."""
+        return absolute(path) if base_url else f"urn:cvgallery:{quote(path)}"
+
     site = {
         "title": config.title,
         "description": config.description,
@@ -97,6 +102,7 @@ def render_site(
         "users": users,
         "asset": lambda name: assets.get(name, f"static/{name}"),
         "absolute": absolute,
+        "entry_id": entry_id,
     }
 
     def render(template: str, rel: str, root: str, **context: Any) -> None:
