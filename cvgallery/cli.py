@@ -418,7 +418,7 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
     """
     from .config import load_config
     from .legacy import migrate as run_migration
-    from .verify import plan_migration
+    from .legacy_plan import plan_migration
 
     if dry_run:
         report = plan_migration(load_config(root), legacy_dir)

@@ -42,19 +42,20 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import db, store
 from .catalog import NOW, Catalog
-from .errors import UsageError
 from .legacy_layout import (
     DERIVED,
     VERBATIM_DIR,
+    MigrationReport,
     Read,
+    check_legacy_dir,
     chunks,
     classify,
+    clean_temporaries,
     content_stage,
     files_in,
     find_image,
@@ -72,35 +73,6 @@ from .probe import probe
 BATCH = int(os.environ.get("CVGALLERY_MIGRATE_BATCH", "256"))
 # Test hook: seconds to sleep after each committed batch, so a test can kill -9 mid-run.
 BATCH_DELAY_ENV = "CVGALLERY_MIGRATE_BATCH_DELAY"
-
-
-@dataclass
-class MigrationReport:
-    legacy_dir: str
-    dry_run: bool
-    found: dict[str, int] = field(default_factory=dict)  # per stage / group
-    migrated: dict[str, int] = field(default_factory=dict)  # rows written by this run
-    already: int = 0  # paths skipped because an earlier run recorded them
-    notes: list[dict[str, str]] = field(default_factory=list)  # kept, but worth knowing
-    errors: list[dict[str, str]] = field(default_factory=list)  # not (fully) migrated
-    validation: dict[str, Any] | None = None
-    seconds: float = 0.0
-
-    def note(self, path: str, kind: str, detail: str) -> None:
-        self.notes.append({"path": path, "kind": kind, "detail": detail})
-
-    def error(self, path: str, detail: str) -> None:
-        self.errors.append({"path": path, "detail": detail})
-
-    def count(self, key: str) -> None:
-        self.migrated[key] = self.migrated.get(key, 0) + 1
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and (self.validation is None or self.validation["ok"])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "ok": self.ok}
 
 
 def migrate(
@@ -127,28 +99,6 @@ def migrate(
         report.validation = validate_migration(catalog, legacy)
     report.seconds = round(time.monotonic() - started, 3)
     return report
-
-
-def check_legacy_dir(legacy_dir: str | os.PathLike[str], art_dir: Path) -> Path:
-    legacy = Path(legacy_dir).resolve()
-    if not legacy.is_dir():
-        raise UsageError(f"{legacy_dir}: not a folder")
-    art = art_dir.resolve()
-    if legacy == art or art in legacy.parents or legacy in art.parents:
-        raise UsageError(f"{legacy_dir}: the legacy folder and the site's art/ must not nest")
-    return legacy
-
-
-def clean_temporaries(art_dir: Path) -> int:
-    """Temporaries a killed run left in art/<stage>/ and the verbatim tree."""
-    removed = 0
-    for entry in art_dir.iterdir() if art_dir.is_dir() else ():
-        if entry.is_dir():
-            removed += store.clean_temp_files(entry)
-    verbatim = art_dir / VERBATIM_DIR
-    for folder, _dirs, _files in os.walk(verbatim):
-        removed += store.clean_temp_files(Path(folder))
-    return removed
 
 
 def batch_pause() -> None:
@@ -326,32 +276,48 @@ class Migrator:
         record_legacy(self.conn, item, image_id, stage)
 
     def own_image(self, item: Read, stage: str, parent: str | None) -> None:
-        """A second file for a taken (image, stage) slot, or a derived file with no image."""
+        """A second file for a taken (image, stage) slot, or a derived file with no image.
+
+        The new images row is pending (never rejected: it is an output, not a review), with
+        parent_id = the image it belongs to, if any. Its own bytes are its artifact of stage.
+        """
         stem = Path(item.rel).stem
-        same = self.conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,))
-        row = same.fetchone()
-        if row is not None and content_stage(self.conn, row[0], item.sha256):
-            record_legacy(self.conn, item, row[0], content_stage(self.conn, row[0], item.sha256))
-            self.report.note(item.rel, "duplicate", f"same bytes as image {row[0]!r}")
+        row = self.conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,)).fetchone()
+        if row is not None:  # images.sha256 is unique: these bytes already are an image
+            self.same_bytes(item, stage, str(row[0]))
             return
         image_id = stem
-        if self.conn.execute("SELECT 1 FROM images WHERE id = ?", (stem,)).fetchone():
-            image_id = f"{stem}-{item.sha256[:8]}"
+        for suffix in ("", f"-{item.sha256[:8]}", f"-{item.sha256[:16]}", f"-{item.sha256}"):
+            image_id = f"{stem}{suffix}"
+            if not self.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+                break
         info = probe(item.src)
         self.conn.execute(
-            f"""INSERT INTO images (id, sha256, approved, rejected, rejection_reason, width,
-                                    height, file_size, mime_type, parent_id, created_at, updated_at)
-                VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
-            (image_id, item.sha256, int(not info.ok), info.reason, info.width, info.height,
-             item.size, info.mime_type, parent),
-        )  # fmt: skip
+            f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
+                                    mime_type, parent_id, created_at, updated_at)
+                VALUES (?, ?, 0, 0, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
+            (image_id, item.sha256, info.width, info.height, item.size, info.mime_type, parent),
+        )
         self.store_artifact(item, image_id, stage)
         if parent is None:
+            unreadable = "" if info.ok else f"; the file is unreadable: {info.reason}"
             self.report.note(
                 item.rel, "no original",
                 f"derived file without an original: registered as image {image_id!r} "
-                f"(pending, {stage} artifact)",
+                f"(pending, {stage} artifact){unreadable}",
             )  # fmt: skip
+
+    def same_bytes(self, item: Read, stage: str, image_id: str) -> None:
+        """A derived file whose bytes are an existing image's: point at them, or keep it."""
+        held = content_stage(self.conn, image_id, item.sha256)
+        if held is not None:
+            record_legacy(self.conn, item, image_id, held)
+            self.report.note(item.rel, "duplicate", f"same bytes as image {image_id!r}")
+        elif self.catalog.artifact(image_id, stage) is None:
+            self.store_artifact(item, image_id, stage)
+        else:
+            self.keep_verbatim(item, image_id, None)
+            self.report.note(item.rel, "kept", f"same bytes as image {image_id!r}; kept verbatim")
 
     def destination(self, stage: str, image_id: str, ext: str, item: Read) -> Path:
         dest = self.art / stage / f"{store.safe_name(image_id)}{ext}"
@@ -365,18 +331,20 @@ class Migrator:
     def verbatim(self, rels: list[str]) -> None:
         with db.transaction(self.conn):
             for item in read_batch(self.pool, self.legacy, rels, False):
-                self.keep_verbatim(item, None)
+                group, stage = classify(item.rel)
+                if self.keep_verbatim(item, None, stage):
+                    self.report.count(group_key(group, stage))
+                    if group == "other":
+                        where = f"art/{VERBATIM_DIR}/"
+                        self.report.note(item.rel, "unmapped", f"kept verbatim under {where}")
 
-    def keep_verbatim(self, item: Read, image_id: str | None) -> bool:
+    def keep_verbatim(self, item: Read, image_id: str | None, stage: str | None) -> bool:
+        """The file's bytes under art/legacy/<its legacy path>; stage is NULL or gallery-html."""
         if item.error:
             self.report.error(item.rel, item.error)
             return False
         place(item, self.art / VERBATIM_DIR / item.rel, self.copy)
-        group, stage = classify(item.rel)
         record_legacy(self.conn, item, image_id, stage)
-        self.report.count(group_key(group, stage))
-        if group == "other":
-            self.report.note(item.rel, "unmapped", f"kept verbatim under art/{VERBATIM_DIR}/")
         return True
 
     def blur(self, rels: list[str]) -> None:
@@ -384,8 +352,9 @@ class Migrator:
             for item in read_batch(self.pool, self.legacy, rels, False):
                 stem, ext = Path(item.rel).stem, Path(item.rel).suffix.lower()
                 owner = find_image(self.conn, stem) if ext != ".json" else None
-                if not self.keep_verbatim(item, owner):
+                if not self.keep_verbatim(item, owner, None):
                     continue
+                self.report.count("blur")
                 for image_id, blurhash in self.parse_blur(item, ext, stem).items():
                     self.import_blurhash(item.rel, image_id, blurhash)
 

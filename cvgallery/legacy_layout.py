@@ -13,13 +13,15 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from . import store
 from .catalog import NOW
+from .errors import UsageError
 from .probe import VIDEO_EXTENSIONS
 
 VERBATIM_DIR = "legacy"  # relative to art/: legacy files kept verbatim (not artifacts)
@@ -232,3 +234,54 @@ def files_in(legacy: Path, sub: str) -> Iterator[str]:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.is_file() and not entry.name.startswith("."):
                 yield f"{sub}/{entry.name}"
+
+
+@dataclass
+class MigrationReport:
+    legacy_dir: str
+    dry_run: bool
+    found: dict[str, int] = field(default_factory=dict)  # per stage / group
+    migrated: dict[str, int] = field(default_factory=dict)  # rows written by this run
+    already: int = 0  # paths skipped because an earlier run recorded them
+    notes: list[dict[str, str]] = field(default_factory=list)  # kept, but worth knowing
+    errors: list[dict[str, str]] = field(default_factory=list)  # not (fully) migrated
+    validation: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def note(self, path: str, kind: str, detail: str) -> None:
+        self.notes.append({"path": path, "kind": kind, "detail": detail})
+
+    def error(self, path: str, detail: str) -> None:
+        self.errors.append({"path": path, "detail": detail})
+
+    def count(self, key: str) -> None:
+        self.migrated[key] = self.migrated.get(key, 0) + 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and (self.validation is None or self.validation["ok"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def check_legacy_dir(legacy_dir: str | os.PathLike[str], art_dir: Path) -> Path:
+    legacy = Path(legacy_dir).resolve()
+    if not legacy.is_dir():
+        raise UsageError(f"{legacy_dir}: not a folder")
+    art = art_dir.resolve()
+    if legacy == art or art in legacy.parents or legacy in art.parents:
+        raise UsageError(f"{legacy_dir}: the legacy folder and the site's art/ must not nest")
+    return legacy
+
+
+def clean_temporaries(art_dir: Path) -> int:
+    """Temporaries a killed run left in art/<stage>/ and the verbatim tree."""
+    removed = 0
+    for entry in art_dir.iterdir() if art_dir.is_dir() else ():
+        if entry.is_dir():
+            removed += store.clean_temp_files(entry)
+    verbatim = art_dir / VERBATIM_DIR
+    for folder, _dirs, _files in os.walk(verbatim):
+        removed += store.clean_temp_files(Path(folder))
+    return removed
