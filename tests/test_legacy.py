@@ -317,3 +317,57 @@ def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path
     verify = subprocess.run([sys.executable, "-m", "cvgallery", "verify", "--root", str(killed)],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert verify.returncode == 0, verify.stderr
+
+
+def test_awkward_contents_are_kept_and_round_trip(site_root: Path, tmp_path: Path) -> None:
+    """Same stem twice, yes/ and no/ with other bytes, a derived file that is an original's
+    bytes, a derived file that is not a picture: each kept, and export-legacy gives it back."""
+    from legacy_tree import picture
+
+    from cvgallery.export import export_legacy
+
+    legacy = tmp_path / "legacy"
+    files = {
+        "img/a.jpeg": picture(1, (64, 48), "JPEG"),
+        "img/a.png": picture(2, (64, 48), "PNG"),  # same id, other picture: a-<sha8>
+        "img/b.jpeg": picture(3, (64, 48), "JPEG"),
+        "thumbs/a.jpeg": picture(4, (32, 24), "JPEG"),
+        "yes/a.jpeg": picture(5, (64, 48), "JPEG"),  # approved, but other bytes than img/a
+        "no/b.jpeg": picture(6, (64, 48), "JPEG"),  # rejected, other bytes than img/b
+        "pub/W/c.jpeg": picture(3, (64, 48), "JPEG"),  # the bytes of img/b, no original c
+        "v/img/b-1.jpeg": b"not a picture at all",  # a frame of b, unreadable
+    }
+    for rel, data in files.items():
+        (legacy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (legacy / rel).write_bytes(data)
+    with Catalog.open(site_root) as cat:
+        report = migrate(cat, legacy)
+        image = {r["id"]: r for r in cat.conn.execute("SELECT * FROM images")}
+        rows = {r["path"]: r for r in cat.conn.execute("SELECT * FROM legacy_files")}
+        out = export_legacy(cat, tmp_path / "out")
+    assert report.ok, report.errors
+    other_a = rows["img/a.png"]["image_id"]
+    assert other_a.startswith("a-") and rows["thumbs/a.jpeg"]["image_id"] == "a"
+    assert image["a"]["approved"] == 1 and image["b"]["rejection_reason"] == "manual"
+    yes_copy, no_copy = rows["yes/a.jpeg"]["image_id"], rows["no/b.jpeg"]["image_id"]
+    assert (image[yes_copy]["parent_id"], image[yes_copy]["approved"]) == ("a", 1)
+    assert (image[no_copy]["parent_id"], image[no_copy]["rejected"]) == ("b", 1)
+    assert (rows["pub/W/c.jpeg"]["image_id"], rows["pub/W/c.jpeg"]["stage"]) == ("b", "upstream")
+    frame = rows["v/img/b-1.jpeg"]
+    assert (frame["image_id"], frame["stage"]) == ("b", "video-frames")
+    assert out["ok"], out["errors"]
+    for rel, data in files.items():
+        assert (tmp_path / "out" / rel).read_bytes() == data
+    assert sorted(p.relative_to(tmp_path / "out").as_posix()
+                  for p in (tmp_path / "out").rglob("*") if p.is_file()) == sorted(files)  # fmt: skip
+
+
+def test_derived_file_without_original_is_pending_even_if_unreadable(
+    site_root: Path, tree: LegacyTree
+) -> None:
+    with Catalog.open(site_root) as cat:
+        report = migrate(cat, tree.root)
+        clip = cat.image("clip1")
+    assert (clip["approved"], clip["rejected"], clip["rejection_reason"]) == (0, 0, None)
+    note = next(n for n in report.notes if n["path"] == "v/mp4/clip1.mp4")
+    assert note["kind"] == "no original" and "unreadable" in note["detail"]
