@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -306,3 +307,22 @@ def test_catalog_stays_consistent(root: Path, tmp_path: Path) -> None:
     conn = sqlite3.connect(root / "cv.db")
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     assert conn.execute("SELECT COUNT(*) FROM blurhash_cache").fetchone()[0] == 5
+
+
+def test_process_command_reports_and_exits_1_on_failure(
+    root: Path, tmp_path: Path, cli_run
+) -> None:
+    add(root, photo(tmp_path / "in/good.jpeg"), photo(tmp_path / "in/bad.jpeg"))
+    (root / "art/upstream/bad.jpeg").write_bytes(b"\xff\xd8 not really")
+    result = cli_run("process", "web-optimized", "-j", "2", "--root", root)
+    assert result.returncode == 1
+    assert "made 1, skipped 0, failed 1" in result.stderr
+    assert "failed bad web-optimized: " in result.stderr and "bad.jpeg" in result.stderr
+    again = cli_run("process", "--json", "--root", root)  # now every stage
+    assert again.returncode == 1
+    doc = json.loads(again.stdout)
+    assert doc["made"] == 1 and doc["skipped"] == 1  # good's thumbnail made, its web copy kept
+    assert [(f["image_id"], f["stage"]) for f in doc["failed"]] == [("bad", "thumbnails-small")]
+    assert doc["blocked"] == 1  # bad's web-optimized failed before and is not retried
+    unknown = cli_run("process", "no-such-stage", "--root", root)
+    assert unknown.returncode == 2 and "unknown stage" in unknown.stderr
