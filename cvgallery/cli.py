@@ -423,8 +423,10 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
     if dry_run:
         report = plan_migration(load_config(root), legacy_dir)
     else:
-        with Catalog.open(root) as catalog:
-            report = run_migration(catalog, legacy_dir, copy=copy)
+        from .progress import progress_bar
+
+        with Catalog.open(root) as catalog, progress_bar("migrate", sys.stderr.isatty()) as bar:
+            report = run_migration(catalog, legacy_dir, copy=copy, on_progress=bar)
     if as_json:
         print_json(report.as_dict())
     else:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,12 @@ def migrate(
     *,
     copy: bool = False,
     validate: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MigrationReport:
-    """Import the legacy tree; see the module docstring. Idempotent and resumable."""
+    """Import the legacy tree; see the module docstring. Idempotent and resumable.
+
+    ``on_progress(done, total)`` is called after each batch (files looked at, files found).
+    """
     legacy = check_legacy_dir(legacy_dir, catalog.art_dir)
     started = time.monotonic()
     report = MigrationReport(str(legacy), dry_run=False)
@@ -92,7 +96,10 @@ def migrate(
         report.found[key] = report.found.get(key, 0) + 1
     store.ensure_layout(catalog.art_dir, catalog.config.stage_names)
     clean_temporaries(catalog.art_dir)
-    Migrator(catalog, legacy, report, copy).run()
+    migrator = Migrator(catalog, legacy, report, copy)
+    migrator.on_progress = on_progress
+    migrator.total = sum(n for key, n in report.found.items() if key != "skipped")
+    migrator.run()
     if validate:
         from .verify import validate_migration
 
@@ -114,6 +121,8 @@ class Migrator:
         self.catalog, self.conn, self.legacy = catalog, catalog.conn, legacy
         self.report, self.copy = report, copy
         self.art = catalog.art_dir
+        self.on_progress: Callable[[int, int], None] | None = None
+        self.done = self.total = 0
 
     def run(self) -> None:
         with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as self.pool:
@@ -137,6 +146,9 @@ class Migrator:
             if todo:
                 step(todo)
                 batch_pause()
+            self.done += len(chunk)
+            if self.on_progress is not None:
+                self.on_progress(self.done, self.total)
 
     def verbatim_paths(self) -> Iterator[str]:
         for rel in walk(self.legacy):

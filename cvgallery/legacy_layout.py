@@ -231,9 +231,10 @@ def files_in(legacy: Path, sub: str) -> Iterator[str]:
         return
     folder = legacy / sub
     if folder.is_dir():
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.is_file() and not entry.name.startswith("."):
-                yield f"{sub}/{entry.name}"
+        # Names only (not DirEntry objects): the one list that grows with a folder's size.
+        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name[0] != ".")
+        for name in names:
+            yield f"{sub}/{name}"
 
 
 @dataclass

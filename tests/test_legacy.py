@@ -371,3 +371,12 @@ def test_derived_file_without_original_is_pending_even_if_unreadable(
     assert (clip["approved"], clip["rejected"], clip["rejection_reason"]) == (0, 0, None)
     note = next(n for n in report.notes if n["path"] == "v/mp4/clip1.mp4")
     assert note["kind"] == "no original" and "unreadable" in note["detail"]
+
+
+def test_progress_is_reported_per_batch_up_to_the_total(site_root: Path, tmp_path: Path) -> None:
+    small = make_legacy_tree(tmp_path / "legacy", count=5, full=False)
+    calls: list[tuple[int, int]] = []
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root, on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (15, 15)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
