@@ -143,6 +143,8 @@ def test_placeholder_then_images_and_no_console_errors(driver, server):  # type:
         assert background.startswith('url("data:image/png;base64,'), background
         assert not complete and natural_width == 0  # the picture is still on its way
         assert height > 50  # the figure already has its final size: nothing will shift
+        SCREENSHOTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / "placeholders.png"))
     finally:
         handler.delay = 0.0
     WebDriverWait(driver, 30).until(all_images_loaded)
