@@ -52,6 +52,7 @@ from .legacy_layout import (
     VERBATIM_DIR,
     MigrationReport,
     Read,
+    bad_name,
     check_legacy_dir,
     chunks,
     classify,
@@ -66,6 +67,7 @@ from .legacy_layout import (
     read_batch,
     record_legacy,
     recorded,
+    skip_reason,
     walk,
 )
 from .probe import probe
@@ -153,7 +155,11 @@ class Migrator:
     def verbatim_paths(self) -> Iterator[str]:
         for rel in walk(self.legacy):
             if is_skipped(rel):
-                self.report.note(rel, "skipped", "dotfile or dot-folder: not migrated")
+                shown, why = skip_reason(rel)
+                if bad_name(rel):
+                    self.report.error(shown, why)
+                else:
+                    self.report.note(shown, "skipped", why)
             elif classify(rel)[0] in ("html", "other"):
                 yield rel
 

@@ -75,7 +75,24 @@ def walk(legacy: Path) -> Iterator[str]:
 
 
 def is_skipped(rel: str) -> bool:
-    return any(part.startswith(".") for part in rel.split("/"))
+    """Dotfiles and dot-folders, and names that are not UTF-8 (SQLite stores text as UTF-8)."""
+    return any(part.startswith(".") for part in rel.split("/")) or bad_name(rel)
+
+
+def bad_name(rel: str) -> bool:
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def skip_reason(rel: str) -> tuple[str, str]:
+    """(shown path, why) for a skipped file; a non-UTF-8 name is shown with U+FFFD."""
+    if bad_name(rel):
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return shown, "file name is not valid UTF-8: not migrated (rename it, then rerun)"
+    return rel, "dotfile or dot-folder: not migrated"
 
 
 def group_key(group: str, stage: str | None) -> str:
@@ -226,13 +243,13 @@ def files_in(legacy: Path, sub: str) -> Iterator[str]:
         if not parent.is_dir():
             return
         for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-            if entry.is_dir() and entry.name.startswith(prefix) and not entry.name.startswith("."):
+            if entry.is_dir() and entry.name.startswith(prefix) and not is_skipped(entry.name):
                 yield from files_in(legacy, f"{os.path.relpath(entry.path, legacy)}{rest}")
         return
     folder = legacy / sub
     if folder.is_dir():
         # Names only (not DirEntry objects): the one list that grows with a folder's size.
-        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name[0] != ".")
+        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not is_skipped(e.name))
         for name in names:
             yield f"{sub}/{name}"
 

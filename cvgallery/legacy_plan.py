@@ -23,6 +23,7 @@ from .legacy_layout import (
     VERBATIM_DIR,
     MigrationReport,
     Read,
+    bad_name,
     check_legacy_dir,
     chunks,
     classify,
@@ -31,6 +32,7 @@ from .legacy_layout import (
     is_skipped,
     read_file,
     recorded,
+    skip_reason,
     walk,
 )
 from .probe import probe, probe_data
@@ -92,7 +94,8 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
     seen_sha: set[str] = set()
     with ThreadPoolExecutor(WORKERS) as pool:
         for chunk in chunks((r for r in walk(legacy)), 256):
-            done = recorded(conn, chunk) if conn is not None else set()
+            names = [r for r in chunk if not bad_name(r)]
+            done = recorded(conn, names) if conn is not None else set()
             report.already += len(done)
             todo = []
             for rel in chunk:
@@ -100,7 +103,11 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
                 key = "skipped" if is_skipped(rel) else group_key(group, stage)
                 report.found[key] = report.found.get(key, 0) + 1
                 if key == "skipped":
-                    report.note(rel, "skipped", "dotfile or dot-folder: not migrated")
+                    shown, why = skip_reason(rel)
+                    if bad_name(rel):
+                        report.error(shown, why)
+                    else:
+                        report.note(shown, "skipped", why)
                 if key == "skipped" or rel in done:
                     continue
                 todo.append(rel)

@@ -380,3 +380,22 @@ def test_progress_is_reported_per_batch_up_to_the_total(site_root: Path, tmp_pat
         migrate(cat, small.root, on_progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (15, 15)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_a_name_that_is_not_utf8_is_reported_not_fatal(site_root: Path, tmp_path: Path) -> None:
+    small = make_legacy_tree(tmp_path / "legacy", count=2, full=False)
+    bad = os.fsencode(small.root / "img") + b"/caf\xe9.jpeg"
+    with open(bad, "wb") as f:
+        f.write((small.root / small.originals["00000-photo"]).read_bytes()[:-2] + b"\xff\xd9")
+    runner = CliRunner()
+    plan = runner.invoke(cli, ["migrate", "--root", str(site_root), "--dry-run", "--json",
+                               str(small.root)])  # fmt: skip
+    assert plan.exit_code == 1
+    assert json.loads(plan.stdout)["errors"][0]["path"] == "img/caf\ufffd.jpeg"
+    result = runner.invoke(cli, ["migrate", "--root", str(site_root), "--json", str(small.root)])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["validation"]["ok"]
+    assert report["errors"] == [{"path": "img/caf\ufffd.jpeg",
+                                 "detail": "file name is not valid UTF-8: not migrated "
+                                           "(rename it, then rerun)"}]  # fmt: skip
+    assert report["migrated"]["upstream"] == 2
