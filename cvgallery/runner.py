@@ -141,6 +141,11 @@ class Runner:
                 self.pool = ProcessPoolExecutor(self.workers, initializer=init_worker)
         return self.pool
 
+    def _drop_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
     def close(self) -> None:
         try:
             self._commit()
@@ -171,7 +176,7 @@ class Runner:
                     try:
                         inflight[self._executor().submit(fn, task)] = claimed
                     except BrokenProcessPool:
-                        self.pool = None
+                        self._drop_pool()
                         inflight[self._executor().submit(fn, task)] = claimed
             if not inflight:
                 if exhausted:
@@ -183,7 +188,9 @@ class Runner:
                 try:
                     made = future.result()
                 except BrokenProcessPool:
-                    self.pool = None
+                    # A worker died (a decoder crash, the OOM killer): the pool is gone with
+                    # every task in it, and we cannot tell which one did it.
+                    self._drop_pool()
                     made = [
                         Made(s, error="worker process died (crashed or killed)")
                         for s in claimed.jobs
