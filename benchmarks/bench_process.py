@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -75,9 +76,22 @@ def corpus(count: int, width: int, height: int) -> Path:
     return run
 
 
-def timed(argv: list[str], **kw: object) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+CPU = {"cvgallery": 0.0, "floor": 0.0, "sigal": 0.0, "noop": 0.0}
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and its finished children: insensitive to other load."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(argv: list[str], account: str = "cvgallery", **kw: object) -> float:
+    start, cpu = time.perf_counter(), cpu_seconds()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    CPU[account] += cpu_seconds() - cpu
     return time.perf_counter() - start
 
 
@@ -90,7 +104,7 @@ def bench_cvgallery(photos: Path) -> dict[str, float]:
     times["process"] = timed([*cvg, "process", "--root", site])
     times["blurhash"] = timed([*cvg, "blurhash", "--root", site])
     times["total"] = sum(times.values())
-    times["noop process"] = timed([*cvg, "process", "--root", site])
+    times["noop process"] = timed([*cvg, "process", "--root", site], account="noop")
     return times
 
 
@@ -107,7 +121,7 @@ def bench_sigal(photos: Path) -> float | None:
     )
     return timed(
         ["sigal", "build", "-c", str(conf), "--ncpu", str(os.cpu_count() or 1)],
-        stderr=subprocess.DEVNULL,
+        "sigal",
     )
 
 
@@ -127,9 +141,10 @@ def bench_floor(photos: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     files = sorted(photos.glob("*.jpeg"))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(floor_one, [(f, out) for f in files], chunksize=4))
+    CPU["floor"] += cpu_seconds() - cpu
     return time.perf_counter() - start
 
 
@@ -212,6 +227,14 @@ def main() -> None:
     print(f"  ratio process/floor     {cvg['process'] / floor:5.2f}  (process step alone)")
     if sigal is not None:
         print(f"  ratio sigal/cvgallery   {sigal / cvg['total']:5.2f}  (target >= 2.5)")
+    print(
+        f"  CPU seconds (user+sys, all processes): floor {CPU['floor']:.2f}, "
+        f"cvgallery {CPU['cvgallery']:.2f}, sigal {CPU['sigal']:.2f}"
+    )
+    print(f"  CPU ratio cvgallery/floor {CPU['cvgallery'] / CPU['floor']:5.2f}", end="")
+    if sigal is not None:
+        print(f"   sigal/cvgallery {CPU['sigal'] / CPU['cvgallery']:5.2f}", end="")
+    print()
     print(f"  no-op process over the {n} photos (command): {cvg['noop process']:.2f} s")
     inproc, cmd = bench_noop(args.noop_count)
     print(
