@@ -326,3 +326,12 @@ def test_process_command_reports_and_exits_1_on_failure(
     assert doc["blocked"] == 1  # bad's web-optimized failed before and is not retried
     unknown = cli_run("process", "no-such-stage", "--root", root)
     assert unknown.returncode == 2 and "unknown stage" in unknown.stderr
+
+
+def test_progress_reports_counts_up_to_the_total(root: Path, tmp_path: Path) -> None:
+    add(root, *(photo(tmp_path / f"in/p{i}.png", (300, 200)) for i in range(3)))
+    calls: list[tuple[int, int]] = []
+    with Catalog.open(root) as catalog:
+        process(catalog, workers=2, on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 6) and calls[-1] == (6, 6)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
