@@ -172,7 +172,7 @@ _prepare_in_place = _prepare_link
 
 
 def _temp_in(folder: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=store.TEMP_PREFIX, suffix=suffix.lower(), dir=folder)
+    fd, name = tempfile.mkstemp(prefix=store.temp_prefix(), suffix=suffix.lower(), dir=folder)
     os.close(fd)
     return Path(name)
 

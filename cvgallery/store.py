@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,12 +47,11 @@ def atomic_path(dest: Path, suffix: str = "", tag: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is renamed over ``dest``.
 
     On an exception the temporary file is removed and ``dest`` is untouched.
-    ``tag`` goes after the temp prefix (`process` puts its pid there, so a rerun can tell
-    a dead run's temporaries from a live one's).
+    The name carries this process's pid (see :func:`temp_prefix`); ``tag`` may replace it.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=TEMP_PREFIX + tag, suffix=suffix or dest.suffix, dir=dest.parent
+        prefix=TEMP_PREFIX + (tag or _pid_tag()), suffix=suffix or dest.suffix, dir=dest.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -90,7 +90,7 @@ def link_or_copy(src: Path, dest: Path) -> bool:
     Returns True when a link was made.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name}"
+    tmp = dest.parent / f"{temp_prefix()}{dest.name}"
     tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
@@ -114,15 +114,49 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _pid_tag() -> str:
+    return f"{os.getpid()}-"
+
+
+def temp_prefix() -> str:
+    """``.tmp-<pid>-``: every temporary names its writer, so cleaning up after a killed run
+    never removes a file that a live run (an `add` beside a `process`) is still writing."""
+    return TEMP_PREFIX + _pid_tag()
+
+
+UNTAGGED_TEMP_MAX_AGE = 3600.0
+
+
 def clean_temp_files(folder: Path) -> int:
-    """Remove temporaries a killed run left behind; returns how many."""
+    """Remove temporaries of dead writers (untagged ones once an hour old); return how many."""
     removed = 0
-    if folder.is_dir():
-        for entry in os.scandir(folder):
-            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-                removed += 1
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in os.scandir(folder):
+        if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+            continue
+        pid_text = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit():
+            dead = not _pid_alive(int(pid_text))
+        else:
+            dead = now - entry.stat().st_mtime > UNTAGGED_TEMP_MAX_AGE
+        if dead:
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
     return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def safe_name(image_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -217,3 +218,27 @@ def test_videos_become_video_sources(catalog: Catalog, tmp_path: Path) -> None:
     assert catalog.artifact("clip", "video-sources")["file_path"] == "video-sources/clip.mp4"
     assert catalog.artifact("clip", "upstream") is None
     assert catalog.image("broken")["rejection_reason"].startswith("invalid: unreadable video")
+
+
+def test_cleanup_keeps_a_live_writers_temporaries(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from cvgallery import store
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    mine = tmp_path / f"{store.temp_prefix()}writing.jpeg"
+    theirs = tmp_path / f"{store.TEMP_PREFIX}{dead.stdout.strip()}-left.jpeg"
+    fresh_untagged = tmp_path / f"{store.TEMP_PREFIX}abc.jpeg"
+    for path in (mine, theirs, fresh_untagged):
+        path.write_bytes(b"x")
+    assert store.clean_temp_files(tmp_path) == 1
+    assert mine.exists() and fresh_untagged.exists() and not theirs.exists()
+    old = time.time() - 2 * store.UNTAGGED_TEMP_MAX_AGE
+    os.utime(fresh_untagged, (old, old))
+    assert store.clean_temp_files(tmp_path) == 1 and not fresh_untagged.exists()
