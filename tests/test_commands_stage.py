@@ -117,3 +117,24 @@ def test_missing_command_is_a_failed_job(root: Path, tmp_path: Path) -> None:
     add(root, photo(tmp_path / "in/a.png", (32, 32)))
     report = run(root, ["face-swap-results"], workers=1)
     assert "cannot run '/no/such/tool'" in report.failed[0].error
+
+
+def test_a_dead_worker_fails_its_jobs_and_the_run_goes_on(root: Path, tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path / "bin",
+        "killer.py",
+        "import os, signal\n"
+        "if sys.argv[3] == 'bad':\n    os.kill(os.getppid(), signal.SIGKILL); time.sleep(5)\n"
+        "shutil.copyfile(sys.argv[1], sys.argv[2])\n",
+    )
+    configure(root, toml_command("face-swap-results", [*script, "{input}", "{output}", "{id}"]))
+    add(
+        root,
+        photo(tmp_path / "in/bad.png", (32, 32)),
+        *(photo(tmp_path / f"in/p{i}.png", (32, 32)) for i in range(5)),
+    )
+    report = run(root, ["face-swap-results"], workers=2)
+    assert "bad" in {f.image_id for f in report.failed}
+    assert all("worker process died" in f.error for f in report.failed)
+    assert report.made + len(report.failed) == 6
+    assert "running" not in {j["status"] for j in jobs_of(root)}
