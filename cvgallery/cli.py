@@ -306,11 +306,8 @@ def process(
         print_json(report.as_dict())
     else:
         for f in report.failed:
-            click.echo(f"failed {f.image_id} {f.stage}: {f.error}", err=True)
-        extra = ""
-        if report.blocked:
-            extra = f" ({report.blocked} failed earlier, not retried: use --retry-failed)"
-        say(f"made {report.made}, skipped {report.skipped}, failed {len(report.failed)}{extra}")
+            click.echo(f"failed {f}", err=True)
+        say(report.line())
     if report.failed:
         sys.exit(1)
 
@@ -343,7 +340,7 @@ def blurhash(stage: str, as_json: bool, root: Path) -> None:
     else:
         for image_id, error in report.failed:
             click.echo(f"failed {image_id} blurhash: {error}", err=True)
-        say(f"made {report.made}, skipped {report.skipped}, failed {len(report.failed)}")
+        say(report.line())
     if report.failed:
         sys.exit(1)
 

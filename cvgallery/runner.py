@@ -43,6 +43,9 @@ class JobFailure:
     stage: str
     error: str
 
+    def __str__(self) -> str:
+        return f"{self.image_id} {self.stage}: {self.error}"
+
 
 @dataclass
 class ProcessReport:
@@ -52,6 +55,13 @@ class ProcessReport:
     #: jobs that failed in an earlier run and were not retried (see --retry-failed)
     blocked: int = 0
     recovered: int = 0
+
+    def line(self) -> str:
+        """The one-line summary: "made N, skipped N, failed N" (+ earlier failures left)."""
+        text = f"made {self.made}, skipped {self.skipped}, failed {len(self.failed)}"
+        if self.blocked:
+            text += f" ({self.blocked} failed earlier, not retried: use --retry-failed)"
+        return text
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -12,11 +12,13 @@ fills whatever is still missing.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import blurhash_rs
 from PIL import Image
@@ -76,6 +78,9 @@ class BlurhashReport:
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (image_id, reason)
 
+    def line(self) -> str:
+        return f"made {self.made}, skipped {self.skipped}, failed {len(self.failed)}"
+
 
 def fill_blurhashes(
     catalog: Catalog,
@@ -111,22 +116,34 @@ def fill_blurhashes(
             report.skipped += 1
         else:
             todo.append(row)
-    pending: list[tuple[str, str, int, int]] = []
-    for done, row in enumerate(todo, 1):
-        path = catalog.art_dir / row["file_path"]
-        try:
-            with Image.open(path) as im:
-                width, height = row["width"] or im.width, row["height"] or im.height
-                pending.append((row["image_id"], encode_image(im, x, y), width, height))
-        except Exception as exc:  # one unreadable artifact never stops the others
-            report.failed.append((row["image_id"], f"{path}: {type(exc).__name__}: {exc}"))
-        if len(pending) >= BATCH or done == len(todo):
-            _store(catalog, stage, pending, ctx)
-            report.made += len(pending)
-            pending = []
-        if on_progress:
-            on_progress(done, len(todo))
+    if not todo:
+        return report
+    # Pillow's decoders release the GIL: threads hash several artifacts at once.
+    workers = min(8, (os.cpu_count() or 1) + 1)
+    with ThreadPoolExecutor(workers) as pool:
+        for first in range(0, len(todo), BATCH):
+            chunk = todo[first : first + BATCH]
+            hashed = list(pool.map(lambda row: _hash_row(catalog.art_dir, row, x, y), chunk))
+            _store(catalog, stage, [h for h in hashed if isinstance(h, tuple)], ctx)
+            for row, outcome in zip(chunk, hashed, strict=True):
+                if isinstance(outcome, str):
+                    report.failed.append((row["image_id"], outcome))
+                else:
+                    report.made += 1
+            if on_progress:
+                on_progress(first + len(chunk), len(todo))
     return report
+
+
+def _hash_row(art_dir: Path, row: Any, x: int, y: int) -> tuple[str, str, int, int] | str:
+    """(image_id, hash, width, height), or the reason it could not be computed."""
+    path = art_dir / row["file_path"]
+    try:
+        with Image.open(path) as im:
+            width, height = row["width"] or im.width, row["height"] or im.height
+            return row["image_id"], encode_image(im, x, y), width, height
+    except Exception as exc:  # one unreadable artifact never stops the others
+        return f"{path}: {type(exc).__name__}: {exc}"
 
 
 def _store(catalog: Catalog, stage: str, rows: list[tuple[str, str, int, int]], ctx: str) -> None:
