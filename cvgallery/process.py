@@ -10,7 +10,8 @@ few queries' worth of catalog and opens no image file.
 
 The jobs are then run by cvgallery.runner (atomic claims, a process pool, batched
 commits). Jobs a dead run left `running` go back to pending first, and its temporary
-files are removed.
+files are removed. (A `running` row with no owner, as the seed's db-start-job writes for
+an outside script, is left alone: that script is assumed to be working on it.)
 Stages run in dependency order: a stage waits for the stages its input comes from (the
 resizes of a video wait for its poster frame in video-frames).
 """
