@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from . import db
+from . import db, store
 from . import jobs as jobs_lib
 from .catalog import Catalog
 from .config import SiteConfig, StageConfig
@@ -31,7 +31,6 @@ from .runner import (
     ProcessReport,
     Progress,
     Runner,
-    clean_dead_temps,
     source_clause,
     stage_deps,
 )
@@ -142,7 +141,7 @@ def process(
     recovered = jobs_lib.recover_dead(catalog)
     report.recovered = len(recovered)
     for stage in {r["stage"] for r in recovered}:
-        clean_dead_temps(catalog.art_dir / stage)
+        store.clean_temp_files(catalog.art_dir / stage)
     if retry_failed:
         jobs_lib.retry_failed(catalog)
     runner = Runner(catalog, report, workers or os.cpu_count() or 1, on_progress)

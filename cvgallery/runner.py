@@ -16,7 +16,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import db, store
@@ -85,28 +84,6 @@ def source_clause(config: SiteConfig, cfg: StageConfig) -> tuple[str, list[str]]
     if "video-frames" in stage_deps(config, cfg):
         return "CASE WHEN i.mime_type LIKE 'video/%' THEN ? ELSE ? END", ["video-frames", cfg.input]
     return "?", [cfg.input]
-
-
-def clean_dead_temps(folder: Path) -> int:
-    """Remove temporaries of dead runs (the pid after the prefix is gone); a live run's stay.
-
-    Temporaries without a pid tag are removed once they are an hour old.
-    """
-    removed = 0
-    if not folder.is_dir():
-        return removed
-    for entry in os.scandir(folder):
-        if not entry.name.startswith(store.TEMP_PREFIX):
-            continue
-        pid_text = entry.name[len(store.TEMP_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit():
-            dead = jobs_lib.process_start_time(int(pid_text)) is None
-        else:
-            dead = time.time() - entry.stat().st_mtime > 3600
-        if dead:
-            Path(entry.path).unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 class _Inline(Executor):

@@ -17,8 +17,8 @@ from process_helpers import add, configure, jobs_of, photo, toml_command, write_
 
 from cvgallery import jobs as jobs_lib
 from cvgallery.catalog import Catalog
-from cvgallery.process import clean_dead_temps, plan_stage
-from cvgallery.store import sha256_file
+from cvgallery.process import plan_stage
+from cvgallery.store import clean_temp_files, sha256_file
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_dead_runs_jobs_and_temps_are_recovered(root: Path, tmp_path: Path) -> N
     with Catalog.open(root) as catalog:
         recovered = jobs_lib.recover_dead(catalog)
     assert len(recovered) == 1
-    assert clean_dead_temps(folder) == 1
+    assert clean_temp_files(folder) == 1
     assert [p.name for p in folder.glob(".tmp-*")] == [f".tmp-{os.getpid()}-def.jpeg"]
     assert sorted(j["status"] for j in jobs_of(root)) == ["pending", "running"]
 
