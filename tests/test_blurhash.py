@@ -90,6 +90,27 @@ def test_changed_components_recompute(root: Path, tmp_path: Path) -> None:
     assert pure_blurhash.components(str(row["blurhash"])) == (5, 4)
 
 
+def test_hashes_from_elsewhere_are_kept_until_their_artifact_changes(
+    root: Path, tmp_path: Path
+) -> None:
+    add(root, photo(tmp_path / "in/a.jpeg"), photo(tmp_path / "in/b.jpeg"))
+    with Catalog.open(root) as catalog:
+        process(catalog, workers=1)
+        # The seed's db-store-blurhash writes no context; migrate records its source.
+        catalog.store_blurhash("a", "web-optimized", REFERENCE, 400, 300)
+        catalog.store_blurhash(
+            "b", "web-optimized", REFERENCE, 400, 300, '{"migrated_from": "blur/b.txt"}'
+        )
+        assert fill_blurhashes(catalog).made == 0
+        assert {r["blurhash"] for r in cache(root).values()} == {REFERENCE}
+        catalog.conn.execute(
+            "UPDATE artifacts SET created_at = '2999-01-01 00:00:00' "
+            "WHERE image_id = 'a' AND stage = 'web-optimized'"
+        )
+        assert fill_blurhashes(catalog).made == 1
+    assert cache(root)["a"]["blurhash"] != REFERENCE and cache(root)["b"]["blurhash"] == REFERENCE
+
+
 def test_ids_limit_and_unreadable_artifact(root: Path, tmp_path: Path) -> None:
     add(root, photo(tmp_path / "in/a.jpeg"), photo(tmp_path / "in/b.jpeg"))
     with Catalog.open(root) as catalog:

@@ -3,10 +3,12 @@
 A hash is computed from a small reduction of the artifact (a JPEG is draft-decoded at
 1/8 scale, then thumbnailed to fit INPUT_EDGE px) with blurhash-rs. The library, its
 version, the input size and the components are recorded in blurhash_cache.context,
-since each of them changes the string; a row with another context, or older than its
-artifact, is recomputed. `process` fills the hash of a web-optimized artifact while the
-picture is still in memory; `fill_blurhashes` (called by `build` and `cvgallery blurhash`)
-fills whatever is still missing.
+since each of them changes the string; a row cvgallery made with another context, or
+any row older than its artifact, is recomputed. Rows from elsewhere (the seed's
+db-store-blurhash writes no context; `migrate` records where a hash came from) are kept
+while their artifact is unchanged: they are hashes of the same picture. `process` fills
+the hash of a web-optimized artifact while the picture is still in memory;
+`fill_blurhashes` (called by `build` and `cvgallery blurhash`) fills whatever is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .. import db
 if TYPE_CHECKING:
     from ..catalog import Catalog
 
+LIBRARY = "blurhash-rs"
 INPUT_EDGE = 32
 BATCH = 200
 WHITE = (255, 255, 255)
@@ -36,14 +39,14 @@ WHITE = (255, 255, 255)
 @lru_cache(maxsize=1)
 def library_version() -> str:
     try:
-        return importlib.metadata.version("blurhash-rs")
+        return importlib.metadata.version(LIBRARY)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
 
 def context(x: int, y: int) -> str:
     """What blurhash_cache.context says for hashes made now, e.g. "blurhash-rs 2.0.0 32px 4x3"."""
-    return f"blurhash-rs {library_version()} {INPUT_EDGE}px {x}x{y}"
+    return f"{LIBRARY} {library_version()} {INPUT_EDGE}px {x}x{y}"
 
 
 def reduce(im: Image.Image) -> Image.Image:
@@ -98,13 +101,13 @@ def fill_blurhashes(
     ctx = context(x, y)
     rows = catalog.conn.execute(
         """SELECT a.image_id, a.file_path, a.width, a.height,
-                  (b.image_id IS NOT NULL AND b.context IS ? AND b.created_at >= a.created_at)
-                    AS current
+                  (b.image_id IS NOT NULL AND b.created_at >= a.created_at
+                   AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?)) AS current
            FROM artifacts a
            LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
            WHERE a.stage = ?
            ORDER BY a.image_id""",
-        (ctx, stage),
+        (ctx, f"{LIBRARY} %", stage),
     ).fetchall()
     wanted = set(ids) if ids is not None else None
     report = BlurhashReport()
