@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from . import db, store
 from .catalog import NOW, Catalog
@@ -100,7 +101,7 @@ def add_files(
     with ThreadPoolExecutor(workers) as pool:
         # Batch n+1 is read and probed by the pool while batch n is committed.
         pending: tuple[list[AddResult], list[Future[_Prepared]]] | None = None
-        for batch in [*_batched(iter_files(paths), BATCH), None]:
+        for batch in [*batched(iter_files(paths), BATCH), None]:
             submitted = None
             if batch is not None:
                 errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
@@ -120,11 +121,12 @@ def add_files(
     return results
 
 
-_Found = tuple[Path, str | None]
+T = TypeVar("T")
 
 
-def _batched(items: Iterator[_Found], size: int) -> Iterator[list[_Found]]:
-    batch: list[_Found] = []
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last one shorter): itertools.batched of Python 3.12."""
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

@@ -47,6 +47,7 @@ from typing import Any
 
 from . import db, store
 from .catalog import NOW, Catalog
+from .ingest import batched
 from .legacy_layout import (
     DERIVED,
     VERBATIM_DIR,
@@ -54,7 +55,6 @@ from .legacy_layout import (
     Read,
     bad_name,
     check_legacy_dir,
-    chunks,
     classify,
     clean_temporaries,
     content_stage,
@@ -141,7 +141,7 @@ class Migrator:
             self.phase(files_in(self.legacy, "blur"), self.blur)
 
     def phase(self, rels: Iterator[str], step: Any) -> None:
-        for chunk in chunks(rels, BATCH):
+        for chunk in batched(rels, BATCH):
             done = recorded(self.conn, chunk)
             self.report.already += len(done)
             todo = [r for r in chunk if r not in done]

@@ -223,17 +223,6 @@ def params_for(rel: str) -> dict[str, str]:
     return {"migrated_from": rel}
 
 
-def chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def files_in(legacy: Path, sub: str) -> Iterator[str]:
     """Files directly inside legacy/sub ('*' in sub matches folder names), sorted."""
     head, _, rest = sub.partition("*")

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import db
 from .config import SiteConfig
 from .errors import CvgalleryError
+from .ingest import batched
 from .legacy_layout import (
     NUMBER_SUFFIX,
     SUFFIXED_STAGES,
@@ -25,7 +26,6 @@ from .legacy_layout import (
     Read,
     bad_name,
     check_legacy_dir,
-    chunks,
     classify,
     files_in,
     group_key,
@@ -93,7 +93,7 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
                 report.note(rel, f"{folder} without original", "will be registered itself")
     seen_sha: set[str] = set()
     with ThreadPoolExecutor(WORKERS) as pool:
-        for chunk in chunks((r for r in walk(legacy)), 256):
+        for chunk in batched((r for r in walk(legacy)), 256):
             names = [r for r in chunk if not bad_name(r)]
             done = recorded(conn, names) if conn is not None else set()
             report.already += len(done)

@@ -138,7 +138,7 @@ def clean_temp_files(folder: Path) -> int:
             continue
         pid_text = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
         if pid_text.isdigit():
-            dead = not _pid_alive(int(pid_text))
+            dead = not pid_alive(int(pid_text))
         else:
             dead = now - entry.stat().st_mtime > UNTAGGED_TEMP_MAX_AGE
         if dead:
@@ -147,7 +147,8 @@ def clean_temp_files(folder: Path) -> int:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     if pid == os.getpid():
         return True
     try:

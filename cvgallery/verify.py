@@ -17,8 +17,9 @@ from typing import Any
 
 from . import db, store
 from .catalog import Catalog, describe_file
+from .ingest import batched
 from .jobs import STATUSES
-from .legacy_layout import VERBATIM_DIR, chunks, classify, group_key, is_skipped, walk
+from .legacy_layout import VERBATIM_DIR, classify, group_key, is_skipped, walk
 from .probe import is_candidate
 
 HASH_BATCH = 64
@@ -60,7 +61,7 @@ def validate_migration(catalog: Catalog, legacy: Path) -> dict[str, Any]:
         line = groups.setdefault(key, dict.fromkeys(("found", "recorded", "matching"), 0))
         line[column] += 1
 
-    for chunk in chunks((r for r in walk(legacy) if not is_skipped(r)), 500):
+    for chunk in batched((r for r in walk(legacy) if not is_skipped(r)), 500):
         marks = ",".join("?" * len(chunk))
         sizes = dict(
             conn.execute(

@@ -139,7 +139,7 @@ def clean_leftovers(final: Path) -> None:
             if not entry.name.startswith(prefix):
                 continue
             pid = entry.name[len(prefix) :]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and store.pid_alive(int(pid)):
                 continue  # another build is running right now
             if prefix.endswith(".old-") and not final.exists():
                 os.rename(entry, final)  # killed between the two renames: put it back
@@ -151,16 +151,6 @@ def _is_foreign(final: Path) -> bool:
     if not final.is_dir() or (final / MANIFEST).exists():
         return False
     return any(True for _ in final.iterdir())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _RENAME_EXCHANGE = 2
