@@ -76,9 +76,8 @@ def build_site(
     derived = fetch_derived(catalog.conn)
     theme = Theme(config)
     intro, pages = load_pages(config.root / "content")
-    fingerprint = _fingerprint(
-        rows, theme, [p.source for p in pages if p] + _maybe(intro), url, config
-    )
+    sources = [page.source for page in ([intro] if intro else []) + pages]
+    fingerprint = _fingerprint(rows, theme, sources, url, config)
     previous = read_manifest(final)
     if previous and previous.get("fingerprint") == fingerprint:
         report.skipped = True
@@ -108,38 +107,20 @@ def build_site(
 def bring_up_to_date(catalog: Catalog, report: BuildReport, say: Callable[[str], None]) -> None:
     """What `add` and `process` would do: new uploads, missing artifacts, missing blurhashes."""
     from ..ingest import register_new_uploads
+    from ..process import builtin_stages, process
+    from ..stages.blurhash import fill_blurhashes
 
     for result in register_new_uploads(catalog):
         say(result.line())
         if result.status in ("rejected", "error"):
             report.failed.append(result.line())
-    try:
-        from ..process import builtin_stages, process
-        from ..stages.blurhash import fill_blurhashes
-    except ImportError as exc:
-        raise BuildError(f"processing is not available ({exc}); build with --no-process") from exc
     made = process(catalog, stages=builtin_stages(catalog.config))
     hashed = fill_blurhashes(catalog, stage="web-optimized")
-    for label, outcome in (("process", made), ("blurhash", hashed)):
-        line = _summary(outcome)
+    for label, line in (("process", made.line()), ("blurhash", hashed.line())):
         report.notes.append(f"{label}: {line}")
         say(f"{label}: {line}")
-        for failure in getattr(outcome, "failed", None) or []:
-            text = ": ".join(map(str, failure)) if isinstance(failure, tuple) else str(failure)
-            report.failed.append(f"{label}: {text}")
-
-
-def _summary(outcome: object) -> str:
-    """One line from a processing report, whatever its shape (line(), counts, or str)."""
-    line = getattr(outcome, "line", None)
-    if callable(line):
-        return str(line())
-    counts = []
-    for key in ("made", "skipped", "failed"):
-        value = getattr(outcome, key, None)
-        if value is not None:
-            counts.append(f"{value if isinstance(value, int) else len(value)} {key}")
-    return ", ".join(counts) if counts else str(outcome)
+    report.failed += [f"process: {failure}" for failure in made.failed]
+    report.failed += [f"blurhash: {image_id}: {error}" for image_id, error in hashed.failed]
 
 
 def _place_media(
@@ -165,7 +146,7 @@ def _place_media(
 
 
 def _fingerprint(
-    rows: list[tuple[object, ...]], theme: Theme, sources: list[Path], url: str, config: object
+    rows: list[tuple[object, ...]], theme: Theme, sources: list[Path], url: str, config: SiteConfig
 ) -> str:
     digest = hashlib.sha256()
     digest.update(repr(rows).encode("utf-8"))
@@ -186,8 +167,3 @@ def _code_stamp() -> bytes:
         st = path.stat()
         parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts).encode()
-
-
-def _maybe(page: object) -> list[Path]:
-    source = getattr(page, "source", None)
-    return [source] if isinstance(source, Path) else []
