@@ -176,7 +176,8 @@ class Catalog:
         """The seed's db-log-artifact: record a file made outside cvgallery.
 
         A file outside art/<stage>/ is hard-linked (or copied) in as <id><ext>;
-        the original stays where it was.
+        the original stays where it was. A file the row pointed at before, under another
+        name, is removed from art/<stage>/ once the new row is committed.
         """
         self.check_stage(stage)
         self.image(image_id)
@@ -193,7 +194,7 @@ class Catalog:
                 store.link_or_copy(src, dest)
         info = describe_file(dest, store.relative_path(stage, dest.name))
         with db.transaction(self.conn):
-            self.record_artifact(
+            replaced = self.record_artifact(
                 image_id,
                 stage,
                 info.file_path,
@@ -203,6 +204,8 @@ class Catalog:
                 info.file_size,
                 parsed,
             )
+        if replaced is not None:
+            (self.art_dir / replaced).unlink(missing_ok=True)
         return info
 
     def sync_artifacts(self, stage: str, directory: str | os.PathLike[str]) -> list[SyncResult]:

@@ -76,6 +76,25 @@ def test_log_artifact_links_file_in_and_records_metadata(three: Catalog, make_im
     )
 
 
+def test_link_falls_back_to_a_copy_across_file_systems(
+    three: Catalog, make_image, monkeypatch
+) -> None:
+    import errno
+    import os
+
+    def cross_device(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    src = make_image("far.png", format="PNG")
+    info = three.log_artifact("a", "web-optimized", src)
+    stored = three.art_dir / info.file_path
+    assert stored.read_bytes() == src.read_bytes() and not stored.samefile(src)
+    [added] = add_files(three, [make_image("far2.jpeg")], link=True)
+    assert added.status == "added"
+    assert (three.art_dir / "upstream" / "far2.jpeg").is_file()
+
+
 def test_log_artifact_errors_name_the_problem(three: Catalog, make_image, tmp_path: Path) -> None:
     src = make_image("x.png", format="PNG")
     with pytest.raises(UsageError, match="not valid JSON"):

@@ -170,3 +170,25 @@ def test_cli_runner_separates_data_from_messages(site_root: Path, make_image) ->
     assert result.exit_code == 0 and result.stdout == "a\n"
     result = runner.invoke(cli, ["jobs", "--status", "bogus", "--root", str(site_root)])
     assert result.exit_code == 2
+
+
+def test_jobs_listing_filters_by_status(site_root: Path, make_image) -> None:
+    from cvgallery import jobs
+    from cvgallery.catalog import Catalog
+
+    run_cli("add", make_image("a.jpeg"), make_image("b.jpeg"), "--root", site_root)
+    with Catalog.open(site_root) as catalog:
+        jobs.start_job(catalog, "a", "ersgan-enhanced")
+        jobs.fail_job(catalog, "a", "ersgan-enhanced", "exit 1: 'model' not found")
+        jobs.start_job(catalog, "b", "ersgan-enhanced")
+    failed = run_cli("jobs", "--status", "failed", "--json", "--root", site_root)
+    rows = json.loads(failed.stdout)
+    assert [(r["image_id"], r["status"], r["retry_count"]) for r in rows] == [("a", "failed", 1)]
+    assert rows[0]["error_message"] == "exit 1: 'model' not found"
+    human = run_cli("jobs", "--root", site_root)
+    assert "failed" in human.stdout and "running" in human.stdout and "2 jobs" in human.stderr
+    assert run_cli("jobs", "retry", "--root", site_root).stderr.startswith("re-queued 1")
+    pending = json.loads(
+        run_cli("jobs", "--status", "pending", "--json", "--root", site_root).stdout
+    )
+    assert [r["image_id"] for r in pending] == ["a"]
