@@ -14,6 +14,7 @@ file again still finds it by its hash.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -96,18 +97,16 @@ def add_files(
     store.ensure_layout(catalog.art_dir, ("upstream", "video-sources"))
     results: list[AddResult] = []
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
-    prepare = _prepare_in_place if in_place else (_prepare_link if link else _prepare_copy)
+    copy = not (link or in_place)
     art_dir = catalog.art_dir
     with ThreadPoolExecutor(workers) as pool:
         # Batch n+1 is read and probed by the pool while batch n is committed.
         pending: tuple[list[AddResult], list[Future[_Prepared]]] | None = None
-        for batch in [*batched(iter_files(paths), BATCH), None]:
+        for batch in itertools.chain(batched(iter_files(paths), BATCH), [None]):
             submitted = None
             if batch is not None:
                 errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
-                futures = [
-                    pool.submit(_guarded, prepare, art_dir, p) for p, why in batch if not why
-                ]
+                futures = [pool.submit(_guarded, art_dir, p, copy) for p, why in batch if not why]
                 submitted = (errors, futures)
             if pending is not None:
                 errors, futures = pending
@@ -140,37 +139,31 @@ def _stage_for(path: Path) -> str:
     return "video-sources" if path.suffix.lower() in VIDEO_EXTENSIONS else "upstream"
 
 
-def _guarded(prepare: Callable[[Path, Path], _Prepared], art_dir: Path, src: Path) -> _Prepared:
+def _guarded(art_dir: Path, src: Path, copy: bool) -> _Prepared:
     try:
-        return prepare(art_dir, src)
+        return _prepare(art_dir, src, copy)
     except Exception as exc:  # one bad file never stops the others
         return _Prepared(src, error=f"{type(exc).__name__}: {exc}")
 
 
-def _prepare_copy(art_dir: Path, src: Path) -> _Prepared:
+def _prepare(art_dir: Path, src: Path, copy: bool) -> _Prepared:
+    """Hash and probe ``src`` from one read; with ``copy``, also write it beside its
+    destination under a temporary name (renamed into place by the commit)."""
     folder = art_dir / _stage_for(src)
     try:
-        if src.stat().st_size > IN_MEMORY_LIMIT:
+        if src.stat().st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
+            if not copy:
+                return _Prepared(src, store.sha256_file(src), probe(src))
             tmp = _temp_in(folder, src.suffix)
-            sha = store.copy_hashing(src, tmp)
-            return _Prepared(src, sha, probe(tmp), tmp)
+            return _Prepared(src, store.copy_hashing(src, tmp), probe(tmp), tmp)
         data = src.read_bytes()
-        tmp = _temp_in(folder, src.suffix)
-        with open(tmp, "wb") as f:
-            f.write(data)
+        tmp: Path | None = None
+        if copy:
+            tmp = _temp_in(folder, src.suffix)
+            tmp.write_bytes(data)
         return _Prepared(src, hashlib.sha256(data).hexdigest(), probe_data(src, data), tmp)
     except OSError as exc:
         return _Prepared(src, error=f"cannot read: {exc.strerror or exc}")
-
-
-def _prepare_link(art_dir: Path, src: Path) -> _Prepared:
-    try:
-        return _Prepared(src, store.sha256_file(src), probe(src))
-    except OSError as exc:
-        return _Prepared(src, error=f"cannot read: {exc.strerror or exc}")
-
-
-_prepare_in_place = _prepare_link
 
 
 def _temp_in(folder: Path, suffix: str) -> Path:
