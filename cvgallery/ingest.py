@@ -154,12 +154,11 @@ def _prepare(art_dir: Path, src: Path, copy: bool) -> _Prepared:
         if src.stat().st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
             if not copy:
                 return _Prepared(src, store.sha256_file(src), probe(src))
-            tmp = _temp_in(folder, src.suffix)
-            return _Prepared(src, store.copy_hashing(src, tmp), probe(tmp), tmp)
+            big = _temp_in(folder, src.suffix)
+            return _Prepared(src, store.copy_hashing(src, big), probe(big), big)
         data = src.read_bytes()
-        tmp: Path | None = None
-        if copy:
-            tmp = _temp_in(folder, src.suffix)
+        tmp = _temp_in(folder, src.suffix) if copy else None
+        if tmp is not None:
             tmp.write_bytes(data)
         return _Prepared(src, hashlib.sha256(data).hexdigest(), probe_data(src, data), tmp)
     except OSError as exc:
