@@ -242,3 +242,17 @@ def test_cleanup_keeps_a_live_writers_temporaries(tmp_path: Path) -> None:
     old = time.time() - 2 * store.UNTAGGED_TEMP_MAX_AGE
     os.utime(fresh_untagged, (old, old))
     assert store.clean_temp_files(tmp_path) == 1 and not fresh_untagged.exists()
+
+
+def test_files_too_big_to_hold_are_streamed(catalog: Catalog, make_image, monkeypatch) -> None:
+    from cvgallery import ingest
+
+    monkeypatch.setattr(ingest, "IN_MEMORY_LIMIT", 16)
+    big = make_image("big.jpeg", size=(90, 60))
+    linked = make_image("linked.png", format="PNG")
+    assert add_files(catalog, [big])[0].status == "added"
+    assert add_files(catalog, [linked], link=True)[0].status == "added"
+    assert (catalog.art_dir / "upstream" / "big.jpeg").read_bytes() == big.read_bytes()
+    row = catalog.image("big")
+    assert (row["sha256"], row["width"], row["height"]) == (sha256_file(big), 90, 60)
+    assert catalog.image("linked")["sha256"] == sha256_file(linked)
