@@ -181,3 +181,20 @@ def test_sigkilled_build_subprocess_leaves_site_whole(catalog: Catalog, tmp_path
     build_site(catalog, out, process=False)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
     assert len([k for k in page_files(out) if k.startswith("image/")]) == 150
+
+
+def test_new_video_frame_is_not_mistaken_for_a_noop(built: tuple[Catalog, Path]):
+    """Derived files (video frames) come from their own query: they count as a change too."""
+    catalog, out = built
+    add_processed(
+        catalog,
+        "p04-frame-1",
+        seed=40,
+        parent_id="p04",
+        approved=False,
+        stages=("video-frames",),
+        blurhash=None,
+    )
+    report = build_site(catalog, out, process=False)
+    assert not report.skipped
+    assert 'alt="p04-frame-1"' in (out / "image" / "p04.html").read_text()

@@ -77,7 +77,7 @@ def build_site(
     theme = Theme(config)
     intro, pages = load_pages(config.root / "content")
     sources = [page.source for page in ([intro] if intro else []) + pages]
-    fingerprint = _fingerprint(rows, theme, sources, url, config)
+    fingerprint = _fingerprint([*rows, *derived], theme, sources, url, config)
     previous = read_manifest(final)
     if previous and previous.get("fingerprint") == fingerprint:
         report.skipped = True
