@@ -198,3 +198,22 @@ def test_new_video_frame_is_not_mistaken_for_a_noop(built: tuple[Catalog, Path])
     report = build_site(catalog, out, process=False)
     assert not report.skipped
     assert 'alt="p04-frame-1"' in (out / "image" / "p04.html").read_text()
+
+
+def test_failed_image_is_retried_by_the_next_build(built: tuple[Catalog, Path]):
+    """A build that left an image out is not recorded as up to date: the next one retries."""
+    catalog, built_out = built
+    out = built_out.parent / "fresh"  # no previous build to link the files from
+    row = catalog.artifact("p07", "web-optimized")
+    web = catalog.art_dir / row["file_path"]
+    data = web.read_bytes()
+    web.unlink()
+    (catalog.art_dir / catalog.artifact("p07", "thumbnails-small")["file_path"]).unlink()
+    first = build_site(catalog, out, process=False)
+    assert len(first.failed) == 1 and "p07" in first.failed[0]
+    second = build_site(catalog, out, process=False)
+    assert not second.skipped and len(second.failed) == 1  # still reported, not "up to date"
+    web.write_bytes(data)
+    third = build_site(catalog, out, process=False)
+    assert not third.failed and (out / "image" / "p07.html").is_file()
+    assert build_site(catalog, out, process=False).skipped

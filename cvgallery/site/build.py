@@ -88,12 +88,15 @@ def build_site(
     try:
         items = make_items(rows)
         attach_derived(items, derived)
-        items = _place_media(tree, catalog, items, report)
-        top = arrange(items)
+        placed = _place_media(tree, catalog, items, report)
+        top = arrange(placed)
         report.images = len(top)
         render_site(tree, theme, config, top, intro, pages, url)
+        # An image left out (its file missing) is recorded nowhere else: without the
+        # fingerprint the next build renders again and reports it again, not "up to date".
+        complete = fingerprint if len(placed) == len(items) else None
         tree.write_manifest(
-            {"fingerprint": fingerprint, "images": len(top), "generator": cvgallery.__version__}
+            {"fingerprint": complete, "images": len(top), "generator": cvgallery.__version__}
         )
         tree.commit()
     except BaseException:
