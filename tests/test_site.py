@@ -166,7 +166,10 @@ def test_feed_and_sitemap_use_base_url_only_there(gallery: Catalog, tmp_path: Pa
     assert len(entries) == 25
     assert entries[0].find("a:link", ns).get("href") == "https://example.org/g/image/img24.html"
     assert entries[0].find("a:updated", ns).text == "2026-01-01T00:00:24Z"
-    assert "https://example.org/g/media/" in entries[0].find("a:content", ns).text
+    content = entries[0].find("a:content", ns)
+    assert content.get("type") == "html" and len(content) == 0  # escaped HTML, not XML elements
+    assert content.text.startswith('<p><a href="https://example.org/g/image/img24.html">')
+    assert "https://example.org/g/media/" in content.text
     sitemap = ET.parse(out / "sitemap.xml").getroot()
     locs = [e.text for e in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
     assert (

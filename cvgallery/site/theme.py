@@ -126,8 +126,11 @@ def rfc3339(value: object) -> str:
 
 
 def xmltext(value: object) -> Markup:
-    """Escape markup as text, once more: an Atom <content type="html"> holds escaped HTML."""
-    return markupsafe.escape(str.__add__("", str(value)))
+    """Escape markup as text, once more: an Atom <content type="html"> holds escaped HTML.
+
+    str() of a Markup is a plain str, so escape() escapes it instead of passing it through.
+    """
+    return markupsafe.escape(str(value))
 
 
 def _walk(folder: Path) -> Iterator[Path]:
