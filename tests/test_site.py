@@ -230,6 +230,7 @@ def test_children_are_not_on_the_index_but_on_their_parents_page(gallery: Catalo
     parent = parse(out / "image" / "img05.html")
     assert [f["data-id"] for f in parent.find("figure", **{"data-id": "face-result"})]
     assert (out / "image" / "face-result.html").is_file()
+    assert "<loc>image/face-result.html</loc>" in (out / "sitemap.xml").read_text()
     frames = [a for a in parent.find("img") if a.get("alt") == "img05-frame-1"]
     assert frames and (out / "image" / (frames[0]["src"] or "")).resolve().is_file()
 
@@ -362,3 +363,20 @@ def test_broken_upload_is_reported_and_the_rest_is_built(tmp_path: Path, cli_run
     out = root / "art" / "gallery-html"
     assert len(data_ids(out)) == 12 and "broken" not in data_ids(out)
     assert cli_run("build", cwd=root).returncode == 0  # reported once, recorded as rejected
+
+
+def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path):
+    root = gallery.config.root
+    (root / "site.toml").write_text('title = "My <Pics>"\nbase_url = "https://toml.example/p/"\n')
+    out = tmp_path / "out"
+    with Catalog.open(root) as catalog:
+        build_site(catalog, out, process=False)
+    home = (out / "index.html").read_text()
+    assert "<title>My &lt;Pics&gt;</title>" in home
+    assert '<link rel="canonical" href="https://toml.example/p/index.html">' in home
+    assert "<loc>https://toml.example/p/image/img00.html</loc>" in (out / "sitemap.xml").read_text()
+    # --base-url wins over site.toml
+    with Catalog.open(root) as catalog:
+        build_site(catalog, out, base_url="https://flag.example", process=False)
+    assert "https://flag.example/feed.xml" in (out / "feed.xml").read_text()
+    assert "toml.example" not in (out / "feed.xml").read_text()

@@ -134,8 +134,8 @@ def render_site(
     feed_items = images[: config.feed_size]
     feed_page = {"kind": "feed", "title": config.title, "url": "feed.xml", "updated": updated}
     render("feed.xml", "feed.xml", "", page=feed_page, images=feed_items)
-    sitemap_urls = [*urls, *(i.url for i in images), *(u.url for u in users)]
-    sitemap_urls += [p.url for p in pages]
+    image_urls = [shown.url for item in images for shown in (item, *item.children)]
+    sitemap_urls = [*urls, *image_urls, *(u.url for u in users), *(p.url for p in pages)]
     sitemap_page = {"kind": "sitemap", "title": "sitemap", "url": "sitemap.xml"}
     render("sitemap.xml", "sitemap.xml", "", page=sitemap_page, urls=sitemap_urls, images=[])
 
