@@ -140,3 +140,25 @@ def test_blurhash_command(root: Path, tmp_path: Path) -> None:
     assert json.loads(result.stdout) == {"made": 1, "skipped": 0, "failed": []}
     result = runner.invoke(cli, ["blurhash", "--root", str(root)])
     assert "made 0, skipped 1, failed 0" in result.output
+
+
+def test_hashes_come_from_a_small_reduction(root: Path, tmp_path: Path, monkeypatch) -> None:
+    add(root, photo(tmp_path / "in/a.jpeg", (1600, 1200)), photo(tmp_path / "in/b.png", (900, 600)))
+    with Catalog.open(root) as catalog:
+        process(catalog, workers=1)
+        catalog.conn.execute("DELETE FROM blurhash_cache")
+    from cvgallery.stages import blurhash as blurhash_stage
+
+    sizes: list[tuple[int, int]] = []
+    real = blurhash_rs.blurhash_encode
+
+    def spy(im: Image.Image, x: int, y: int) -> str:
+        sizes.append(im.size)
+        return str(real(im, x, y))
+
+    monkeypatch.setattr(blurhash_stage.blurhash_rs, "blurhash_encode", spy)
+    with Catalog.open(root) as catalog:
+        assert fill_blurhashes(catalog).made == 2
+    # The 400 px web copies are hashed from at most 32 px, never at full size.
+    assert len(sizes) == 2 and all(max(size) == 32 for size in sizes), sizes
+    assert {(r["width"], r["height"]) for r in cache(root).values()} == {(400, 267), (400, 300)}

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from process_helpers import add, artifacts, configure, jobs_of, photo, toml_command, write_script
+from process_helpers import (
+    add,
+    artifacts,
+    configure,
+    jobs_of,
+    params,
+    photo,
+    toml_command,
+    write_script,
+)
 
 from cvgallery.catalog import Catalog
 from cvgallery.cli import cli
@@ -138,3 +147,28 @@ def test_a_dead_worker_fails_its_jobs_and_the_run_goes_on(root: Path, tmp_path: 
     assert all("worker process died" in f.error for f in report.failed)
     assert report.made + len(report.failed) == 6
     assert "running" not in {j["status"] for j in jobs_of(root)}
+
+
+def test_ersgan_thumbnails_fit_the_enhanced_picture_in_400(root: Path, tmp_path: Path) -> None:
+    # A stand-in for ESRGAN: the picture at twice its size.
+    upscale = write_script(
+        tmp_path / "bin",
+        "upscale.py",
+        "from PIL import Image\nim = Image.open(sys.argv[1])\n"
+        "im.resize((im.width * 2, im.height * 2)).save(sys.argv[2], 'PNG')\n",
+    )
+    configure(
+        root,
+        toml_command(
+            "ersgan-enhanced", [*upscale, "{input}", "{output}"], input="web-optimized", ext="png"
+        ),
+    )
+    add(root, photo(tmp_path / "in/tall.jpeg", (800, 1200)))
+    report = run(root, ["ersgan-enhanced", "web-optimized", "ersgan-thumbnails"], workers=1)
+    assert report.failed == [] and report.made == 3
+    enhanced = artifacts(root, "ersgan-enhanced")["tall"]
+    assert (enhanced["width"], enhanced["height"]) == (800, 1200)  # from the 400x600 web copy
+    thumb = artifacts(root, "ersgan-thumbnails")["tall"]
+    assert (thumb["width"], thumb["height"]) == (267, 400)  # fits 400x400, like thumbnails-small
+    assert params(thumb)["fit"] == "fit" and params(thumb)["source_sha256"] == enhanced["sha256"]
+    assert thumb["file_path"] == "ersgan-thumbnails/tall.jpeg"

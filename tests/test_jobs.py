@@ -152,3 +152,31 @@ def test_kill_9_then_rerun_finishes_cleanly(root: Path, tmp_path: Path) -> None:
         assert sha256_file(root / "art" / row["file_path"]) == row["sha256"]
     time.sleep(0.5)  # a command orphaned by the kill would have written by now
     assert not list((root / "art").rglob(".tmp-*"))
+
+
+def test_an_interrupted_run_gives_back_its_claimed_jobs(
+    root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from cvgallery.process import process
+    from cvgallery.stages import resize as resize_stage
+
+    add(root, *(photo(tmp_path / f"in/p{i}.png", (64, 48)) for i in range(5)))
+    real, calls = resize_stage.make_resized, []
+
+    def interrupted(task: resize_stage.ResizeTask) -> list:  # type: ignore[type-arg]
+        calls.append(task.image_id)
+        if len(calls) == 5:  # like Ctrl-C in the middle of the run (its second claim)
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(resize_stage, "make_resized", interrupted)
+    with Catalog.open(root) as catalog, pytest.raises(KeyboardInterrupt):
+        process(catalog, workers=1)  # in this process, so the patch applies
+    statuses = Counter(j["status"] for j in jobs_of(root))
+    assert statuses == {"completed": 8, "pending": 2}  # four images made, nothing left running
+    assert all(j["owner"] is None for j in jobs_of(root) if j["status"] == "pending")
+    monkeypatch.setattr(resize_stage, "make_resized", real)
+    with Catalog.open(root) as catalog:
+        again = process(catalog, workers=1)
+    assert (again.made, again.skipped, again.failed) == (2, 8, [])
+    assert {j["status"] for j in jobs_of(root)} == {"completed"}

@@ -8,11 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image, ImageCms
 from process_helpers import add, artifacts, configure, jobs_of, params, photo, swapped_icc
 
 from cvgallery import jobs as jobs_lib
 from cvgallery.catalog import Catalog
+from cvgallery.cli import cli
 from cvgallery.process import builtin_stages, process, stage_waves
 from cvgallery.stages import resize as resize_stage
 from cvgallery.store import sha256_file
@@ -335,3 +337,62 @@ def test_progress_reports_counts_up_to_the_total(root: Path, tmp_path: Path) -> 
         process(catalog, workers=2, on_progress=lambda done, total: calls.append((done, total)))
     assert calls[0] == (0, 6) and calls[-1] == (6, 6)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_each_source_is_decoded_once_for_every_resize(
+    root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    add(root, photo(tmp_path / "in/a.jpeg"), photo(tmp_path / "in/b.png", (900, 500)))
+    decoded: list[str] = []
+    real = resize_stage._decode
+
+    def spy(path: Path, outputs: tuple[resize_stage.Output, ...]):  # type: ignore[no-untyped-def]
+        decoded.append(path.name)
+        return real(path, outputs)
+
+    monkeypatch.setattr(resize_stage, "_decode", spy)
+    report = run(root, workers=1)  # in this process, so the spy sees every decode
+    assert report.made == 4  # two stages per image ...
+    assert sorted(decoded) == ["a.jpeg", "b.png"]  # ... from one decode each
+
+
+def test_workers_default_to_the_number_of_cores(root: Path, tmp_path: Path, monkeypatch) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cvgallery import process as process_module
+    from cvgallery import runner as runner_module
+
+    add(root, photo(tmp_path / "in/a.png", (300, 200)))
+    pools: list[int | None] = []
+
+    class Recording(ProcessPoolExecutor):
+        def __init__(self, max_workers: int | None = None, **kw: object) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner_module, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(process_module.os, "cpu_count", lambda: 3)
+    result = CliRunner().invoke(cli, ["process", "--root", str(root)])  # no -j
+    assert result.exit_code == 0, result.output
+    assert pools == [3] and "made 2" in result.output
+
+
+def test_progress_bar_shows_counts_only_for_long_runs(monkeypatch) -> None:
+    from cvgallery import progress
+
+    with progress.progress_bar("quick") as bar:
+        bar(1, 10)
+        bar(10, 10)
+        assert bar.progress is None  # a quick run prints only its summary line
+    monkeypatch.setattr(progress, "SHOW_AFTER", 0.0)
+    with progress.progress_bar("off", enabled=False) as bar:
+        bar(1, 10)
+        assert bar.progress is None  # --json: no bar at all
+    with progress.progress_bar("long") as bar:
+        bar(3, 10)
+        [task] = bar.progress.tasks
+        assert (task.description, task.completed, task.total) == ("long", 3, 10)
+        bar(7, 12)
+        assert (task.completed, task.total) == (7, 12)
+        columns = {type(c).__name__ for c in bar.progress.columns}
+        assert {"MofNCompleteColumn", "Rate", "TimeRemainingColumn"} <= columns
