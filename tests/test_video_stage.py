@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 from process_helpers import add, artifacts, configure, make_video, params
 
@@ -36,6 +37,10 @@ def test_video_gets_poster_frames_and_gallery_images(root: Path, tmp_path: Path)
     frames = artifacts(root, "video-frames")
     assert frames[vid]["file_path"] == "video-frames/clip.jpeg"
     assert params(frames[vid])["role"] == "poster"
+    # The tool and its version are recorded (the "tool version").
+    version = imageio_ffmpeg.get_ffmpeg_version()
+    assert params(frames[vid])["tool"] == "imageio-ffmpeg" and version
+    assert {params(row)["ffmpeg"] for row in frames.values()} == {version}
     assert [c["id"] for c in children] == [f"clip-frame-{k}" for k in (1, 2, 3)]
     assert all(c["approved"] == 0 and c["mime_type"] == "image/jpeg" for c in children)
     for c in children:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,23 +69,31 @@ def frame_id(video_id: str, k: int) -> str:
     return f"{video_id}-frame-{k}"
 
 
+@lru_cache(maxsize=1)
+def ffmpeg_tool() -> tuple[str, str]:
+    """imageio-ffmpeg's ffmpeg and its version (asked once per worker process)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe(), imageio_ffmpeg.get_ffmpeg_version()
+
+
 def extract_frames(task: VideoTask) -> list[Made]:
     """Worker entry point: poster + frames for one video; never raises."""
     try:
-        import imageio_ffmpeg
-
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        ffmpeg, version = ffmpeg_tool()
         duration = _duration(task.source)
         folder = Path(task.poster.dest).parent
         poster = _grab(ffmpeg, task.source, duration * POSTER_AT, Path(task.poster.dest), task.tag)
-        made = Made(task.poster.stage, task.poster.file_path, params=task.poster.params, **poster)
+        # The version is recorded, not compared (config_key): an upgrade alone remakes nothing.
+        base = {**task.poster.params, "ffmpeg": version}
+        made = Made(task.poster.stage, task.poster.file_path, params=base, **poster)
         for k in range(task.frames):
             at = duration * (k + 0.5) / task.frames
             child = frame_id(task.image_id, k + 1)
             info = _grab(
                 ffmpeg, task.source, at, folder / f"{store.safe_name(child)}.jpeg", task.tag
             )
-            params = {**task.poster.params, "role": "frame", "index": k + 1, "at": round(at, 3)}
+            params = {**base, "role": "frame", "index": k + 1, "at": round(at, 3)}
             made.children.append(
                 {
                     "id": child,
