@@ -234,3 +234,116 @@ def test_without_javascript_placeholders_show_and_items_link_to_pages(server, tm
         )
     finally:
         drv.quit()
+
+
+def test_site_works_from_file_urls(demo_site: Path, driver) -> None:  # type: ignore[no-untyped-def]
+    """file:// has no directory index and no server: every link names a file."""
+    driver.get((demo_site / "index.html").as_uri())
+    WebDriverWait(driver, 30).until(all_images_loaded)
+    # the stylesheet loaded (the grid is a flex container) and so did the script (lightbox)
+    assert (
+        driver.execute_script("return getComputedStyle(document.querySelector('.grid')).display")
+        == "flex"
+    )
+    assert driver.execute_script("return !!document.querySelector('dialog.lightbox')")
+    # follow links as a reader would: the navigation, an image page, back to the gallery
+    driver.find_element(By.CSS_SELECTOR, ".site-header nav a[href='about.html']").click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/about.html"))
+    assert "About this gallery" in driver.find_element(By.TAG_NAME, "h1").text
+    href = driver.find_element(By.CSS_SELECTOR, ".brand").get_attribute("href")
+    assert href.startswith("file://") and href.endswith("/index.html")
+    driver.get((demo_site / "image" / "alpine-dawn.html").as_uri())
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('.photo-frame img');"
+            "return !!i && i.complete && i.naturalWidth > 0"
+        )
+    )
+    driver.find_element(By.LINK_TEXT, "Gallery").click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/index.html"))
+    assert severe_logs(driver) == []
+
+
+def test_keyboard_focus_order_and_enter_opens_the_lightbox(driver, server) -> None:  # type: ignore[no-untyped-def]
+    base, _handler = server
+    driver.get(f"{base}/index.html")
+    WebDriverWait(driver, 30).until(all_images_loaded)
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    order = []
+    for _ in range(6):
+        order.append(
+            driver.execute_script(
+                "const a = document.activeElement;"
+                "return a.closest('figure') ? 'item:' + a.closest('figure').dataset.id"
+                "                           : a.textContent.trim()"
+            )
+        )
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+    first_id = driver.execute_script("return document.querySelector('.grid figure').dataset.id")
+    # skip link, the site name, the navigation, then the pictures in grid order
+    assert order[:5] == [
+        "Skip to content",
+        "cvgallery demo",
+        "Gallery",
+        "About this gallery",
+        f"item:{first_id}",
+    ]
+    assert order[5].startswith("item:") and order[5] != order[4]
+    # back to the first picture, open it with Enter: focus moves into the dialog
+    driver.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+    driver.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(driver, 5).until(
+        lambda d: d.execute_script("return !!document.querySelector('dialog.lightbox[open]')")
+    )
+    state = driver.execute_script(
+        "const d = document.querySelector('dialog.lightbox');"
+        "const img = d.querySelector('.stage img');"
+        "return [d.dataset.id, d.contains(document.activeElement), img.alt,"
+        "        [...d.querySelectorAll('button')].map(b => b.getAttribute('aria-label'))]"
+    )
+    assert state[0] == first_id and state[1] is True
+    assert state[2] == f"Image {first_id}"  # the picture keeps its alt text in the lightbox
+    assert state[3] == ["Previous image", "Next image", "Close"]
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    WebDriverWait(driver, 5).until(
+        lambda d: d.execute_script("return !document.querySelector('dialog.lightbox[open]')")
+    )
+
+
+CONTRAST = """
+function lum(c) {
+  const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(v => {
+    v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+const bg = lum(getComputedStyle(document.body).backgroundColor);
+return arguments[0].map(sel => {
+  const el = document.querySelector(sel);
+  const fg = lum(getComputedStyle(el).color);
+  return [sel, (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05)];
+});
+"""
+
+
+def test_text_contrast_meets_wcag_aa(driver, server) -> None:  # type: ignore[no-untyped-def]
+    base, _handler = server
+    for page, selectors in (
+        (
+            "index.html",
+            [
+                ".brand",
+                ".site-header nav a:not([aria-current])",
+                ".intro p",
+                ".site-footer p",
+                ".site-footer a",
+            ],
+        ),
+        ("image/alpine-dawn.html", [".photo-info dt", ".photo-info dd", ".prevnext a"]),
+    ):
+        driver.get(f"{base}/{page}")
+        ratios = driver.execute_script(CONTRAST, selectors)
+        low = [(sel, round(ratio, 2)) for sel, ratio in ratios if ratio < 4.5]
+        assert low == [], (page, low)
