@@ -81,3 +81,23 @@ def test_unreadable_video_fails_its_job(root: Path, tmp_path: Path) -> None:
         report = process(catalog, workers=1)
     assert [(f.image_id, f.stage) for f in report.failed] == [(vid, "video-frames")]
     assert "clip.mp4" in report.failed[0].error
+
+
+def test_a_frame_id_already_taken_is_not_registered(root: Path, tmp_path: Path) -> None:
+    from process_helpers import photo
+
+    [vid] = add(root, make_video(tmp_path / "in/clip.mp4"))
+    [taken] = add(root, photo(tmp_path / "in/clip-frame-2.png", (64, 48)))
+    upstream = artifacts(root, "upstream")[taken]
+    with Catalog.open(root) as catalog:
+        assert process(catalog, workers=1).failed == []
+        rows = {r["id"]: r for r in catalog.conn.execute("SELECT * FROM images")}
+    assert rows[taken]["parent_id"] is None  # the photo stays what it was
+    assert artifacts(root, "upstream")[taken] == upstream
+    assert taken not in artifacts(root, "video-frames")
+    assert {i for i, r in rows.items() if r["parent_id"] == vid} == {"clip-frame-1", "clip-frame-3"}
+    assert sorted(p.name for p in (root / "art/video-frames").iterdir()) == [
+        "clip-frame-1.jpeg",
+        "clip-frame-3.jpeg",
+        "clip.jpeg",
+    ]  # the frame made for the taken id is not left behind unrecorded

@@ -174,14 +174,8 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
         ).fetchall()
         if any(r["id"] != child["id"] or r["parent_id"] != video_id for r in clash):
             unused.append(child["file_path"])  # same picture already catalogued, or id taken
-            conn.execute(
-                "DELETE FROM artifacts WHERE image_id = ? AND image_id IN "
-                "(SELECT id FROM images WHERE parent_id = ?)",
-                (child["id"], video_id),
-            )
-            conn.execute(
-                "DELETE FROM images WHERE id = ? AND parent_id = ?", (child["id"], video_id)
-            )
+            if any(r["id"] == child["id"] and r["parent_id"] == video_id for r in clash):
+                unused += _drop_child(conn, child["id"])  # our old row for it goes
             continue
         conn.execute(
             f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
