@@ -8,7 +8,7 @@ import socket
 import sqlite3
 from typing import Any
 
-from . import db
+from . import db, store
 from .catalog import NOW, Catalog
 
 STATUSES = ("pending", "running", "completed", "failed")
@@ -103,15 +103,10 @@ def process_start_time(pid: int) -> str | None:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
     except OSError:
-        if not os.path.isdir("/proc/self"):  # no /proc (not Linux): ask the kernel
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return None
-            except PermissionError:
-                return "0"
-            return "0"
-        return None
+        if os.path.isdir("/proc/self"):
+            return None
+        # No /proc (not Linux): alive or not, with no start time to tell a reused pid.
+        return "0" if store.pid_alive(pid) else None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rfind(")") + 2 :].split()
     if not fields or fields[0] in ("Z", "X"):
