@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from site_helpers import add_processed
@@ -139,10 +140,39 @@ def test_port_in_use_is_a_clear_error(catalog: Catalog):
     assert f"port {port}" in result.stderr and "already in use" in result.stderr
 
 
-def test_serve_binds_loopback_by_default():
-    from click.testing import CliRunner
+def listening_addresses(port: int) -> list[str]:
+    """Local addresses of the sockets listening on ``port`` (Linux /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, _, hex_port = fields[1].partition(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
 
-    from cvgallery.cli import cli
 
-    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
-    assert "127.0.0.1" in help_text
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_serve_binds_loopback_by_default(server):  # type: ignore[no-untyped-def]
+    _catalog, base, _proc = server
+    port = int(base.rsplit(":", 1)[1])
+    # 127.0.0.1 as /proc writes it (little-endian hex); never 0.0.0.0 or ::
+    assert listening_addresses(port) == ["0100007F"]
+
+
+def test_site_toml_and_theme_changes_trigger_a_rebuild(server):  # type: ignore[no-untyped-def]
+    catalog, base, _proc = server
+    root = catalog.config.root
+    (root / "site.toml").write_text('title = "Renamed <gallery>"\n')
+    assert wait_for(lambda: "Renamed &lt;gallery&gt;" in fetch(f"{base}/index.html")[1])
+    templates = root / "themes" / "default" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "page.html").write_text(
+        '{% extends "!default/page.html" %}{% block main %}<p id="override">'
+        "{{ page.title }}</p>{% endblock %}\n"
+    )
+    assert wait_for(lambda: 'id="override"' in fetch(f"{base}/about.html")[1])
