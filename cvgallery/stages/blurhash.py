@@ -53,10 +53,8 @@ def reduce(im: Image.Image) -> Image.Image:
     """The small RGB picture a hash is computed from (alpha flattened on white)."""
     if im.format == "JPEG":
         im.draft("RGB", (INPUT_EDGE, INPUT_EDGE))
-    small = im.copy() if im.size[0] <= INPUT_EDGE and im.size[1] <= INPUT_EDGE else None
-    if small is None:
-        small = im.copy()
-        small.thumbnail((INPUT_EDGE, INPUT_EDGE), Image.Resampling.BILINEAR)
+    small = im.copy()  # the caller's image stays as it was
+    small.thumbnail((INPUT_EDGE, INPUT_EDGE), Image.Resampling.BILINEAR)  # never enlarges
     if small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info:
         rgba = small.convert("RGBA")
         small = Image.new("RGB", rgba.size, WHITE)
