@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from cvgallery import store
+
 Color = tuple[int, int, int]
 
 
@@ -243,7 +245,9 @@ def main(out: Path) -> None:
     total = 0
     for name, make in PICTURES:
         path = out / f"{name}.jpeg"
-        make().save(path, "JPEG", quality=82, optimize=True, progressive=True)
+        # atomic: a build or serve running meanwhile never registers a half-written picture
+        with store.atomic_path(path) as tmp:
+            make().save(tmp, "JPEG", quality=82, optimize=True, progressive=True)
         total += path.stat().st_size
         print(f"{path}  {path.stat().st_size // 1024} KiB")
     print(f"{len(PICTURES)} pictures, {total / 1024 / 1024:.2f} MiB")
