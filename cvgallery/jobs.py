@@ -153,6 +153,18 @@ def recover_dead(catalog: Catalog) -> list[sqlite3.Row]:
     return recovered
 
 
+# The pending jobs a run may take: an image un-approved since its job was queued keeps the
+# job pending, untouched, until it is approved again.
+_CLAIMABLE = """FROM jobs j JOIN images i ON i.id = j.image_id
+    WHERE j.status = 'pending' AND j.stage IN ({marks}) AND i.approved = 1"""
+
+
+def claimable(catalog: Catalog, stages: list[str]) -> int:
+    """How many jobs of ``stages`` :func:`claim` would hand out, all claims together."""
+    sql = "SELECT COUNT(*) " + _CLAIMABLE.format(marks=",".join("?" * len(stages)))
+    return int(catalog.conn.execute(sql, stages).fetchone()[0])
+
+
 def claim(catalog: Catalog, stages: list[str], owner: str, images: int) -> list[sqlite3.Row]:
     """Atomically turn the pending jobs of up to ``images`` images (in ``stages``) into running
     ones owned by ``owner``. All of an image's jobs come together, so one decode serves them.
@@ -167,9 +179,7 @@ def claim(catalog: Catalog, stages: list[str], owner: str, images: int) -> list[
             f"""UPDATE jobs SET status = 'running', owner = ?, started_at = {NOW},
                                completed_at = NULL
                 WHERE +status = 'pending' AND +stage IN ({marks}) AND image_id IN (
-                    SELECT DISTINCT j.image_id FROM jobs j JOIN images i ON i.id = j.image_id
-                    WHERE j.status = 'pending' AND j.stage IN ({marks}) AND i.approved = 1
-                    LIMIT ?)
+                    SELECT DISTINCT j.image_id {_CLAIMABLE.format(marks=marks)} LIMIT ?)
                 RETURNING id, image_id, stage, retry_count""",
             (owner, *stages, *stages, images),
         ).fetchall()

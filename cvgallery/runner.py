@@ -142,10 +142,7 @@ class Runner:
             jobs_lib.release(self.catalog, self.owner)  # anything claimed but not finished
 
     def run(self, group: list[str]) -> None:
-        marks = ",".join("?" * len(group))
-        pending = self.catalog.conn.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND stage IN ({marks})", group
-        ).fetchone()[0]
+        pending = jobs_lib.claimable(self.catalog, group)
         if not pending:
             return
         self.total += pending

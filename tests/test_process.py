@@ -396,3 +396,18 @@ def test_progress_bar_shows_counts_only_for_long_runs(monkeypatch) -> None:
         assert (task.completed, task.total) == (7, 12)
         columns = {type(c).__name__ for c in bar.progress.columns}
         assert {"MofNCompleteColumn", "Rate", "TimeRemainingColumn"} <= columns
+
+
+def test_progress_total_leaves_out_jobs_of_unapproved_images(root: Path, tmp_path: Path) -> None:
+    from cvgallery.process import plan_stage
+
+    add(root, photo(tmp_path / "in/a.png", (300, 200)), photo(tmp_path / "in/b.png", (300, 200)))
+    calls: list[tuple[int, int]] = []
+    with Catalog.open(root) as catalog:
+        plan_stage(catalog, catalog.config.stages["web-optimized"])
+        catalog.reject(["b"])  # b's job stays pending, and no run may take it
+        report = process(
+            catalog, ["web-optimized"], workers=1, on_progress=lambda *c: calls.append(c)
+        )
+    assert report.made == 1 and calls[-1] == (1, 1)
+    assert [j["status"] for j in jobs_of(root)] == ["completed", "pending"]
