@@ -40,10 +40,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from . import db, store
 from .catalog import NOW, Catalog
@@ -53,8 +54,9 @@ from .legacy_layout import (
     VERBATIM_DIR,
     MigrationReport,
     Read,
-    bad_name,
+    blur_entry,
     check_legacy_dir,
+    checked_blurhash,
     classify,
     clean_temporaries,
     content_stage,
@@ -62,19 +64,20 @@ from .legacy_layout import (
     find_image,
     group_key,
     is_skipped,
+    line_of,
     params_for,
     place,
     read_batch,
+    read_blur_file,
     record_legacy,
     recorded,
-    skip_reason,
     walk,
 )
-from .probe import probe
+from .probe import probe, probe_data
 
 BATCH = int(os.environ.get("CVGALLERY_MIGRATE_BATCH", "256"))
 # Test hook: seconds to sleep after each committed batch, so a test can kill -9 mid-run.
-BATCH_DELAY_ENV = "CVGALLERY_MIGRATE_BATCH_DELAY"
+BATCH_DELAY = float(os.environ.get("CVGALLERY_MIGRATE_BATCH_DELAY") or 0)
 
 
 def migrate(
@@ -92,16 +95,10 @@ def migrate(
     legacy = check_legacy_dir(legacy_dir, catalog.art_dir)
     started = time.monotonic()
     report = MigrationReport(str(legacy), dry_run=False)
-    for rel in walk(legacy):
-        group, stage = classify(rel)
-        key = "skipped" if is_skipped(rel) else group_key(group, stage)
-        report.found[key] = report.found.get(key, 0) + 1
+    report.found = dict(Counter(line_of(rel) for rel in walk(legacy)))
     store.ensure_layout(catalog.art_dir, catalog.config.stage_names)
     clean_temporaries(catalog.art_dir)
-    migrator = Migrator(catalog, legacy, report, copy)
-    migrator.on_progress = on_progress
-    migrator.total = sum(n for key, n in report.found.items() if key != "skipped")
-    migrator.run()
+    Migrator(catalog, legacy, report, copy, on_progress).run()
     if validate:
         from .verify import validate_migration
 
@@ -110,44 +107,41 @@ def migrate(
     return report
 
 
-def batch_pause() -> None:
-    delay = float(os.environ.get(BATCH_DELAY_ENV) or 0)
-    if delay > 0:
-        time.sleep(delay)
-
-
 class Migrator:
     """One migration run: phases in dependency order, each streamed in committed batches."""
 
-    def __init__(self, catalog: Catalog, legacy: Path, report: MigrationReport, copy: bool):
+    def __init__(
+        self,
+        catalog: Catalog,
+        legacy: Path,
+        report: MigrationReport,
+        copy: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ):
         self.catalog, self.conn, self.legacy = catalog, catalog.conn, legacy
-        self.report, self.copy = report, copy
+        self.report, self.copy, self.on_progress = report, copy, on_progress
         self.art = catalog.art_dir
-        self.on_progress: Callable[[int, int], None] | None = None
-        self.done = self.total = 0
+        self.done = 0  # files looked at, of total (those report.found counts, skipped aside)
+        self.total = sum(n for key, n in report.found.items() if key != "skipped")
 
     def run(self) -> None:
         with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as self.pool:
             self.phase(files_in(self.legacy, "img"), self.originals)
             for folder in ("yes", "no"):
-                self.phase(
-                    files_in(self.legacy, folder), lambda rels, f=folder: self.review(f, rels)
-                )
+                self.phase(files_in(self.legacy, folder), partial(self.review, folder))
             for folder, stage in DERIVED:
-                self.phase(
-                    files_in(self.legacy, folder), lambda rels, s=stage: self.derived(s, rels)
-                )
+                self.phase(files_in(self.legacy, folder), partial(self.derived, stage))
             self.phase(self.verbatim_paths(), self.verbatim)
             self.phase(files_in(self.legacy, "blur"), self.blur)
 
-    def phase(self, rels: Iterator[str], step: Any) -> None:
+    def phase(self, rels: Iterator[str], step: Callable[[list[str]], None]) -> None:
         for chunk in batched(rels, BATCH):
             done = recorded(self.conn, chunk)
             self.report.already += len(done)
             todo = [r for r in chunk if r not in done]
             if todo:
                 step(todo)
-                batch_pause()
+                time.sleep(BATCH_DELAY)
             self.done += len(chunk)
             if self.on_progress is not None:
                 self.on_progress(self.done, self.total)
@@ -155,11 +149,7 @@ class Migrator:
     def verbatim_paths(self) -> Iterator[str]:
         for rel in walk(self.legacy):
             if is_skipped(rel):
-                shown, why = skip_reason(rel)
-                if bad_name(rel):
-                    self.report.error(shown, why)
-                else:
-                    self.report.note(shown, "skipped", why)
+                self.report.skipped(rel)
             elif classify(rel)[0] in ("html", "other"):
                 yield rel
 
@@ -183,7 +173,7 @@ class Migrator:
                 self.record_registered(rel, res.image_id, res.status != "duplicate")
                 self.report.count("upstream")
 
-    def record_registered(self, rel: str, image_id: str, fresh: bool) -> str:
+    def record_registered(self, rel: str, image_id: str, fresh: bool) -> None:
         """legacy_files row for a file add_files registered; ``fresh``: it made the image."""
         sha = self.conn.execute("SELECT sha256 FROM images WHERE id = ?", (image_id,)).fetchone()[0]
         item = Read(rel, self.legacy / rel, sha, (self.legacy / rel).stat().st_size)
@@ -195,7 +185,6 @@ class Migrator:
                 (json.dumps(params_for(rel), sort_keys=True), image_id, stage),
             )
         record_legacy(self.conn, item, image_id, stage)
-        return stage
 
     # -- yes/ and no/ --------------------------------------------------------------------
 
@@ -254,7 +243,7 @@ class Migrator:
         ).fetchone()
         if folder == "no":
             if not row[0]:
-                self.catalog.conn.execute(
+                self.conn.execute(
                     "UPDATE images SET approved = 0, rejected = 1, rejection_reason = 'manual'"
                     " WHERE id = ?",
                     (image_id,),
@@ -309,7 +298,7 @@ class Migrator:
             image_id = f"{stem}{suffix}"
             if not self.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
                 break
-        info = probe(item.src)
+        info = probe_data(item.src, item.data) if item.data is not None else probe(item.src)
         self.conn.execute(
             f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
                                     mime_type, parent_id, created_at, updated_at)
@@ -353,8 +342,8 @@ class Migrator:
                 if self.keep_verbatim(item, None, stage):
                     self.report.count(group_key(group, stage))
                     if group == "other":
-                        where = f"art/{VERBATIM_DIR}/"
-                        self.report.note(item.rel, "unmapped", f"kept verbatim under {where}")
+                        why = f"kept verbatim under art/{VERBATIM_DIR}/"
+                        self.report.note(item.rel, "unmapped", why)
 
     def keep_verbatim(self, item: Read, image_id: str | None, stage: str | None) -> bool:
         """The file's bytes under art/legacy/<its legacy path>; stage is NULL or gallery-html."""
@@ -373,55 +362,41 @@ class Migrator:
                 if not self.keep_verbatim(item, owner, None):
                     continue
                 self.report.count("blur")
-                for image_id, blurhash in self.parse_blur(item, ext, stem).items():
-                    self.import_blurhash(item.rel, image_id, blurhash)
+                try:
+                    data = item.data if item.data is not None else item.src.read_bytes()
+                    entries = read_blur_file(item.rel, data)
+                except (OSError, ValueError) as exc:
+                    self.report.error(item.rel, str(exc))
+                    continue
+                if entries is None:
+                    self.report.note(item.rel, "unmapped", "not a blurhash file; kept verbatim")
+                for key, blurhash in (entries or {}).items():
+                    self.import_blurhash(item.rel, key, blurhash)
 
-    def parse_blur(self, item: Read, ext: str, stem: str) -> dict[str, Any]:
-        text = (item.data or b"").decode("utf-8", errors="replace")
-        if ext == ".json":
-            try:
-                mapping = json.loads(text)
-            except json.JSONDecodeError as exc:
-                self.report.error(item.rel, f"not JSON ({exc.msg} at char {exc.pos})")
-                return {}
-            if not isinstance(mapping, dict):
-                self.report.error(item.rel, "not a JSON object mapping id to blurhash")
-                return {}
-            return mapping
-        if ext in ("", ".txt", ".blurhash", ".hash"):
-            return {stem: text.strip()}
-        self.report.note(item.rel, "unmapped", "not a blurhash file; kept verbatim")
-        return {}
-
-    def import_blurhash(self, rel: str, key: str, blurhash: Any) -> None:
-        import blurhash_rs
-
-        where = f"{rel} [{key}]" if rel.endswith(".json") else rel
+    def import_blurhash(self, rel: str, key: str, value: object) -> None:
+        where = blur_entry(rel, key)
         image_id = find_image(self.conn, str(key))
         if image_id is None:
             self.report.note(where, "blurhash", f"no image {key!r}: hash not imported")
             return
         try:
-            if not isinstance(blurhash, str):
-                raise ValueError("not a string")
-            blurhash_rs.blurhash_decode(blurhash, 8, 8)
-        except Exception as exc:
-            self.report.error(where, f"malformed blurhash {blurhash!r}: {exc}")
+            blurhash = checked_blurhash(value)
+        except ValueError as exc:
+            self.report.error(where, str(exc))
             return
-        if self.conn.execute(
-            "SELECT 1 FROM blurhash_cache WHERE image_id = ? AND stage = 'web-optimized'",
-            (image_id,),
-        ).fetchone():
-            return
-        size = self.conn.execute(
-            """SELECT COALESCE(a.width, i.width), COALESCE(a.height, i.height) FROM images i
+        width, height, cached = self.conn.execute(
+            """SELECT COALESCE(a.width, i.width), COALESCE(a.height, i.height), b.image_id
+               FROM images i
                LEFT JOIN artifacts a ON a.image_id = i.id AND a.stage = 'web-optimized'
+               LEFT JOIN blurhash_cache b ON b.image_id = i.id AND b.stage = 'web-optimized'
                WHERE i.id = ?""",
             (image_id,),
         ).fetchone()
-        if size[0] is None or size[1] is None:
+        if cached is not None:  # an earlier run (or cvgallery) has it: keep that one
+            return
+        if width is None or height is None:
             self.report.error(where, f"image {image_id!r} has no known size: hash not imported")
             return
         context = json.dumps(params_for(rel), ensure_ascii=False)
-        self.catalog.store_blurhash(image_id, "web-optimized", blurhash, size[0], size[1], context)
+        self.catalog.store_blurhash(image_id, "web-optimized", blurhash, width, height, context)
         self.report.count("blurhash")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import sqlite3
@@ -98,6 +99,11 @@ def skip_reason(rel: str) -> tuple[str, str]:
 def group_key(group: str, stage: str | None) -> str:
     """The line of the counts table a file falls in: its stage, or yes / no / blur / other."""
     return stage if group in ("img", "derived", "html") and stage else group
+
+
+def line_of(rel: str) -> str:
+    """group_key of a legacy path, or "skipped" for the files migrate leaves out."""
+    return "skipped" if is_skipped(rel) else group_key(*classify(rel))
 
 
 # -- reading a legacy file once: hash, size, dimensions --------------------------------
@@ -223,10 +229,56 @@ def params_for(rel: str) -> dict[str, str]:
     return {"migrated_from": rel}
 
 
+def is_migrated(params_json: str | None) -> bool:
+    """Whether an artifact's processing_params (or a blurhash context) came from params_for."""
+    return bool(params_json and '"migrated_from"' in params_json)
+
+
+# -- blur/ files ----------------------------------------------------------------------------
+
+BLURHASH_EXTENSIONS = ("", ".txt", ".blurhash", ".hash")
+
+
+def read_blur_file(rel: str, data: bytes) -> dict[str, object] | None:
+    """The {key: hash} pairs of a blur/ file: blur/<id>[.txt|.blurhash|.hash] holds one
+    hash, blur/<name>.json an object. None: not a blurhash file. ValueError: bad JSON."""
+    path = Path(rel)
+    text = data.decode("utf-8", errors="replace")
+    if path.suffix.lower() == ".json":
+        try:
+            mapping = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg} at char {exc.pos})") from exc
+        if not isinstance(mapping, dict):
+            raise ValueError("not a JSON object mapping id to blurhash")
+        return mapping
+    if path.suffix.lower() in BLURHASH_EXTENSIONS:
+        return {path.stem: text.strip()}
+    return None
+
+
+def blur_entry(rel: str, key: str) -> str:
+    """How a report names one hash: the file, plus the key inside a JSON file."""
+    return f"{rel} [{key}]" if Path(rel).suffix.lower() == ".json" else rel
+
+
+def checked_blurhash(value: object) -> str:
+    """``value`` if it is a blurhash that decodes; else ValueError saying why."""
+    import blurhash_rs
+
+    try:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        blurhash_rs.blurhash_decode(value, 8, 8)
+    except Exception as exc:  # the decoder raises ValueError and others on bad input
+        raise ValueError(f"malformed blurhash {value!r}: {exc}") from exc
+    return value
+
+
 def files_in(legacy: Path, sub: str) -> Iterator[str]:
     """Files directly inside legacy/sub ('*' in sub matches folder names), sorted."""
-    head, _, rest = sub.partition("*")
-    if _:
+    head, star, rest = sub.partition("*")
+    if star:
         parent = legacy / head.rsplit("/", 1)[0]
         prefix = head.rsplit("/", 1)[1]
         if not parent.is_dir():
@@ -264,6 +316,14 @@ class MigrationReport:
     def count(self, key: str) -> None:
         self.migrated[key] = self.migrated.get(key, 0) + 1
 
+    def skipped(self, rel: str) -> None:
+        """A skipped path: a dotfile is a note, a name that is not UTF-8 an error (not migrated)."""
+        shown, why = skip_reason(rel)
+        if bad_name(rel):
+            self.error(shown, why)
+        else:
+            self.note(shown, "skipped", why)
+
     @property
     def ok(self) -> bool:
         return not self.errors and (self.validation is None or self.validation["ok"])
@@ -286,9 +346,8 @@ def clean_temporaries(art_dir: Path) -> int:
     """Temporaries a killed run left in art/<stage>/ and the verbatim tree."""
     removed = 0
     for entry in art_dir.iterdir() if art_dir.is_dir() else ():
-        if entry.is_dir():
+        if entry.is_dir() and entry.name != VERBATIM_DIR:  # walked below, subfolders too
             removed += store.clean_temp_files(entry)
-    verbatim = art_dir / VERBATIM_DIR
-    for folder, _dirs, _files in os.walk(verbatim):
+    for folder, _dirs, _files in os.walk(art_dir / VERBATIM_DIR):
         removed += store.clean_temp_files(Path(folder))
     return removed

@@ -19,7 +19,7 @@ from . import db, store
 from .catalog import Catalog, describe_file
 from .ingest import batched
 from .jobs import STATUSES
-from .legacy_layout import VERBATIM_DIR, classify, group_key, is_skipped, walk
+from .legacy_layout import VERBATIM_DIR, classify, group_key, is_migrated, is_skipped, walk
 from .probe import is_candidate
 
 HASH_BATCH = 64
@@ -130,7 +130,7 @@ def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
         ):
             known.add(file_path)
             line["artifacts"] += 1
-            line["migrated"] += bool(params and '"migrated_from"' in params)
+            line["migrated"] += is_migrated(params)
             line["missing"] += not (art / file_path).is_file()
         for entry in stage_files(art / stage):
             line["files"] += 1
