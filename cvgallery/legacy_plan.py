@@ -8,9 +8,9 @@ unreadable, duplicate originals, malformed blurhashes) from reading img/ and blu
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,20 +19,22 @@ from .config import SiteConfig
 from .errors import CvgalleryError
 from .ingest import batched
 from .legacy_layout import (
+    DERIVED,
     NUMBER_SUFFIX,
     SUFFIXED_STAGES,
     VERBATIM_DIR,
     MigrationReport,
     Read,
     bad_name,
+    blur_entry,
     check_legacy_dir,
+    checked_blurhash,
     classify,
     files_in,
-    group_key,
-    is_skipped,
+    line_of,
+    read_blur_file,
     read_file,
     recorded,
-    skip_reason,
     walk,
 )
 from .probe import probe, probe_data
@@ -85,49 +87,48 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
             conn.execute("SELECT 1 FROM images WHERE id = ?", (stem,)).fetchone()
         )
 
-    originals = {Path(r).stem for sub in ("img", "v/mp4") for r in files_in(legacy, sub)}
+    originals = {Path(r).stem for r in files_in(legacy, "img")}
+    owners = set(originals)  # the names that will be images, as find_image sees them
     for folder in ("yes", "no"):
         for rel in files_in(legacy, folder):
             stem = Path(rel).stem
+            owners.add(stem)
             if stem not in originals and not known_id(stem):
                 report.note(rel, f"{folder} without original", "will be registered itself")
+    # Derived files in migrate's order: the first one with no image becomes that image.
+    for folder, stage in DERIVED:
+        for chunk in batched(files_in(legacy, folder), 256):
+            done = recorded(conn, chunk) if conn is not None else set()
+            for rel in (r for r in chunk if r not in done):
+                stem = Path(rel).stem
+                base = NUMBER_SUFFIX.match(stem) if stage in SUFFIXED_STAGES else None
+                if not {stem, base.group(1) if base else stem} & owners and not known_id(stem):
+                    report.note(rel, "no original", "would be registered as its own image")
+                    owners.add(stem)
     seen_sha: set[str] = set()
     with ThreadPoolExecutor(WORKERS) as pool:
-        for chunk in batched((r for r in walk(legacy)), 256):
+        for chunk in batched(walk(legacy), 256):
             names = [r for r in chunk if not bad_name(r)]
             done = recorded(conn, names) if conn is not None else set()
             report.already += len(done)
             todo = []
             for rel in chunk:
-                group, stage = classify(rel)
-                key = "skipped" if is_skipped(rel) else group_key(group, stage)
+                key = line_of(rel)
                 report.found[key] = report.found.get(key, 0) + 1
                 if key == "skipped":
-                    shown, why = skip_reason(rel)
-                    if bad_name(rel):
-                        report.error(shown, why)
-                    else:
-                        report.note(shown, "skipped", why)
+                    report.skipped(rel)
                 if key == "skipped" or rel in done:
                     continue
                 todo.append(rel)
                 report.count(key)
-                if group == "other":
-                    report.note(
-                        rel, "unmapped", f"would be kept verbatim under art/{VERBATIM_DIR}/"
-                    )
-                elif group == "derived" and stage != "video-sources":
-                    stem = Path(rel).stem
-                    base = NUMBER_SUFFIX.match(stem) if stage in SUFFIXED_STAGES else None
-                    if not ({stem, base.group(1) if base else stem} & originals) and not known_id(
-                        stem
-                    ):
-                        report.note(rel, "no original", "would be registered as its own image")
+                if classify(rel)[0] == "other":
+                    why = f"would be kept verbatim under art/{VERBATIM_DIR}/"
+                    report.note(rel, "unmapped", why)
             img = [r for r in todo if classify(r)[0] == "img"]
             for item in pool.map(lambda r: read_file(legacy, r, False), img):
                 _plan_original(item, seen_sha, report)
             for rel in (r for r in todo if classify(r)[0] == "blur"):
-                _plan_blur(legacy, rel, report)
+                _plan_blur(legacy, rel, owners, known_id, report)
 
 
 def _plan_original(item: Read, seen_sha: set[str], report: MigrationReport) -> None:
@@ -142,27 +143,27 @@ def _plan_original(item: Read, seen_sha: set[str], report: MigrationReport) -> N
         report.note(item.rel, "rejected", str(result.reason))
 
 
-def _plan_blur(legacy: Path, rel: str, report: MigrationReport) -> None:
-    import blurhash_rs
-
-    path = legacy / rel
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix.lower() == ".json":
-        try:
-            mapping = json.loads(text)
-        except json.JSONDecodeError as exc:
-            report.error(rel, f"not JSON ({exc.msg} at char {exc.pos})")
-            return
-        if not isinstance(mapping, dict):
-            report.error(rel, "not a JSON object mapping id to blurhash")
-            return
-    elif path.suffix.lower() in ("", ".txt", ".blurhash", ".hash"):
-        mapping = {path.stem: text.strip()}
-    else:
+def _plan_blur(
+    legacy: Path,
+    rel: str,
+    owners: set[str],
+    known_id: Callable[[str], bool],
+    report: MigrationReport,
+) -> None:
+    """The problems migrate would report for one blur/ file (it keeps the file either way)."""
+    try:
+        entries = read_blur_file(rel, (legacy / rel).read_bytes())
+    except (OSError, ValueError) as exc:
+        report.error(rel, str(exc))
         return
-    for key, value in mapping.items():
+    if entries is None:
+        report.note(rel, "unmapped", "not a blurhash file; would be kept verbatim")
+    for key, value in (entries or {}).items():
+        where = blur_entry(rel, key)
+        if str(key) not in owners and not known_id(str(key)):
+            report.note(where, "blurhash", f"no image {key!r}: hash would not be imported")
+            continue
         try:
-            blurhash_rs.blurhash_decode(str(value), 8, 8)
-        except Exception as exc:
-            where = f"{rel} [{key}]" if path.suffix.lower() == ".json" else rel
-            report.error(where, f"malformed blurhash {value!r}: {exc}")
+            checked_blurhash(value)
+        except ValueError as exc:
+            report.error(where, str(exc))

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from legacy_tree import ODD_IDS, LegacyTree, make_legacy_tree, snapshot
+from legacy_tree import ODD_IDS, LegacyTree, copy_tree, make_legacy_tree, picture, snapshot
 
 from cvgallery.catalog import Catalog, init_site
 from cvgallery.cli import cli
 from cvgallery.legacy import migrate
+from cvgallery.legacy_layout import MigrationReport
+from cvgallery.legacy_plan import plan_migration
 from cvgallery.verify import validate_migration
 
 TABLES = ("images", "artifacts", "jobs", "blurhash_cache", "legacy_files")
@@ -257,6 +259,27 @@ def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Pa
     ) in kinds
     assert ("no original", tree.special["orphan_thumb"]) in kinds
     assert list(site.iterdir()) == []  # no cv.db, no art/
+
+
+def test_dry_run_reports_what_the_run_reports(tree: LegacyTree, tmp_path: Path) -> None:
+    """Same notes and errors from the plan as from the run: derived files of a yes/-only
+    image, a second derived file of an orphan (t2/ after thumbs/), videos with no original,
+    a blur/ hash for an unknown id, the malformed hash."""
+    legacy = tmp_path / "legacy"
+    copy_tree(tree.root, legacy)
+    (legacy / "thumbs/only in yes.jpeg").write_bytes(picture(77_777, (32, 24), "JPEG"))
+    config = init_site(tmp_path / "site")
+    plan = plan_migration(config, legacy)
+    with Catalog.open(config.root) as cat:
+        run = migrate(cat, legacy)
+
+    def notes(report: MigrationReport) -> list[tuple[str, str]]:
+        return sorted((n["kind"], n["path"]) for n in report.notes)
+
+    assert ("no original", "v/mp4/clip1.mp4") in notes(plan)
+    assert ("blurhash", "blur/cache.json [no-such-image]") in notes(plan)
+    assert notes(plan) == notes(run)
+    assert plan.errors == run.errors and plan.found == run.found
 
 
 def test_dry_run_on_a_migrated_site_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
