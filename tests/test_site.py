@@ -153,6 +153,10 @@ def test_content_pages_nav_and_home_intro(gallery: Catalog, tmp_path: Path):
     about = (out / "about.html").read_text()
     assert "<title>About us · Gallery</title>" in about and "<strong>galleries</strong>" in about
     assert "<title>Questions · Gallery</title>" in (out / "faq.html").read_text()
+    # every content page has one top heading: its own, or the title
+    assert about.count("<h1>") == 1 and "<h1>About us</h1>" in about
+    faq = (out / "faq.html").read_text()
+    assert faq.count("<h1>") == 1 and "<h1>Questions</h1>" in faq
     # links from a page in a sub-folder climb back up
     assert parse(out / "image" / "img00.html").find("a", href="../about.html")
 

@@ -36,6 +36,11 @@ class ContentPage:
     url: str
     source: Path
 
+    @property
+    def has_heading(self) -> bool:
+        """Whether the Markdown has its own top heading (else the theme shows the title)."""
+        return "<h1" in self.html
+
 
 class _DropUnsafeLinks(Treeprocessor):
     def run(self, root: ET.Element) -> None:
