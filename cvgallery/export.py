@@ -26,6 +26,7 @@ from typing import Any
 from . import store
 from .catalog import Catalog
 from .errors import UsageError
+from .legacy_layout import is_migrated
 from .verify import stored_location
 
 STANDARD_FOLDERS = {
@@ -41,11 +42,14 @@ STANDARD_FOLDERS = {
     "video-frames": "v/img",
 }
 BLUR_FILE = "blur/cvgallery.json"
-# An image untouched since the migration recorded its last legacy file: its yes/ and no/
-# entries are written back as they were (even an image in both), and none are invented.
-# migrate sets the flags before it records the file, in the same transaction.
+# An image untouched since the migration recorded its last legacy file (its own, or one of
+# an image made from it: a yes/ or no/ file with other bytes than the original): its yes/
+# and no/ entries are written back as they were (even an image in both), and none are
+# invented. migrate sets a flag before it records the file that caused it.
 UNCHANGED = """COALESCE(i.updated_at <= (SELECT MAX(m.migrated_at) FROM legacy_files m
-                                         WHERE m.image_id = i.id), 0)"""
+                                         WHERE m.image_id = i.id OR m.image_id IN
+                                         (SELECT c.id FROM images c WHERE c.parent_id = i.id)),
+                        0)"""
 
 
 class Exporter:
@@ -133,7 +137,7 @@ class Exporter:
                 """SELECT image_id, blurhash, context FROM blurhash_cache
                    WHERE stage = 'web-optimized' ORDER BY image_id"""
             )
-            if not (context and '"migrated_from"' in context)
+            if not is_migrated(context)
         }
         if mapping:
             text = json.dumps(mapping, indent=1, ensure_ascii=False) + "\n"

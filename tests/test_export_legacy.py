@@ -125,3 +125,31 @@ def test_an_existing_file_with_other_bytes_is_never_overwritten(
     assert "thumbs/00001-photo.jpeg: exists with other bytes" in result.output
     assert (out / "thumbs/00001-photo.jpeg").read_bytes() == b"someone else's file"
     assert (out / "thumbs/00000-photo.jpeg").is_file()  # the others still exported
+
+
+def test_yes_and_no_files_with_other_bytes_come_back_as_they_were(
+    site_root: Path, tmp_path: Path
+) -> None:
+    """A yes/ or no/ file with other bytes than its original becomes its own image, and the
+    original gets the flag; with nothing migrated after it, the export still gives back
+    exactly the legacy files (it used to add yes/ and no/ files of its own, which clashed)."""
+    legacy, out = tmp_path / "legacy", tmp_path / "out"
+    files = {
+        "img/a.jpeg": picture(1, (64, 48), "JPEG"),
+        "yes/a.jpeg": picture(2, (64, 48), "JPEG"),
+        "img/b.jpeg": picture(3, (64, 48), "JPEG"),
+        "no/b.jpeg": picture(4, (64, 48), "JPEG"),
+    }
+    for rel, data in files.items():
+        (legacy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (legacy / rel).write_bytes(data)
+    with Catalog.open(site_root) as cat:
+        assert migrate(cat, legacy).ok
+        assert cat.image("a")["approved"] == 1 and cat.image("b")["rejected"] == 1
+        result = export_legacy(cat, out)
+        assert result["ok"], result["errors"]
+        assert contents(out) == contents(legacy)
+        cat.reject(["a"])  # a review made in cvgallery after the migration still shows
+        again = export_legacy(cat, tmp_path / "after")
+    assert again["ok"], again["errors"]
+    assert (tmp_path / "after/no/a.jpeg").read_bytes() == files["img/a.jpeg"]
