@@ -3,13 +3,16 @@ left untouched, --dry-run writing nothing, idempotence, kill -9 and resume, vali
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,6 +95,15 @@ def test_migrate_maps_every_folder_and_keeps_every_file(site_root: Path, tree: L
         assert image[image_id]["sha256"] == sha(src)
         assert os.path.samefile(site_root / "art" / row["file_path"], src)
         assert json.loads(row["processing_params"]) == {"migrated_from": tree.originals[image_id]}
+    # ... with their dimensions, size and MIME type (the file with no extension too)
+    for image_id, mime in (("00003-photo", "image/png"), ("00004-photo", "image/webp"),
+                           ("00002-photo", "image/jpeg"), ("noext", "image/jpeg")):  # fmt: skip
+        src = legacy / tree.originals[image_id]
+        assert (image[image_id]["width"], image[image_id]["height"]) == (64, 48)
+        assert (image[image_id]["file_size"], image[image_id]["mime_type"]) == (
+            src.stat().st_size,
+            mime,
+        )
     assert image["anim"]["rejected"] and image["anim"]["rejection_reason"] == "gif"
     assert image["broken"]["rejection_reason"].startswith("invalid: truncated")
     assert rows["img/copy-of-first.jpeg"]["image_id"] == "00000-photo"
@@ -129,8 +141,10 @@ def test_migrate_maps_every_folder_and_keeps_every_file(site_root: Path, tree: L
     assert frames[0] == "clip1" and {image[f]["parent_id"] for f in frames[1:]} == {"clip1"}
     assert ("clip1", "video-sources") in art
     # HTML galleries, blur/ files and unmapped files are kept verbatim, in legacy_files only
-    for rel in ("g/page 2/index.html", "W/style.css", "blur/cache.json", "notes/README.txt"):
-        assert rows[rel]["stage"] == ("gallery-html" if rel[0] in "gW" else None)
+    kept = ("g/page 2/index.html", "tmp/g/index.html", "W/style.css", "blur/cache.json",
+            "notes/README.txt")  # fmt: skip
+    for rel in kept:
+        assert rows[rel]["stage"] == ("gallery-html" if rel[0] in "gWt" else None)
         assert sha(site_root / "art/legacy" / rel) == rows[rel]["sha256"]
     assert not (site_root / "art/gallery-html/legacy").exists()  # `build` owns that folder
     # blur/ in both formats; size from the web-optimized artifact; bad hashes reported
@@ -153,9 +167,12 @@ def test_legacy_tree_is_never_modified(site_root: Path, tree: LegacyTree, tmp_pa
     with Catalog.open(other) as cat:
         migrate(cat, tree.root, copy=True)
     runner = CliRunner()
-    runner.invoke(cli, ["migrate", "--root", str(site_root), "--dry-run", str(tree.root)])
-    runner.invoke(cli, ["verify", "--root", str(site_root), "--fix"])
-    runner.invoke(cli, ["export-legacy", "--root", str(site_root), str(tmp_path / "out")])
+    plan = runner.invoke(cli, ["migrate", "--root", str(site_root), "--dry-run", str(tree.root)])
+    assert plan.exit_code == 0 and f"plan: 0 would migrate, {tree.files - 1} already" in plan.output
+    fixed = runner.invoke(cli, ["verify", "--root", str(site_root), "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    out = runner.invoke(cli, ["export-legacy", "--root", str(site_root), str(tmp_path / "out")])
+    assert out.exit_code == 0, out.output
     assert snapshot(tree.root) == before
 
 
@@ -180,6 +197,57 @@ def test_copy_makes_independent_copies_and_validates_by_hash(
         "path": "t2/00005-photo.jpeg",
         "problem": f"sha256 differs: {site_root / 'art' / path}",
     } in (result["problems"])
+
+
+def test_across_file_systems_files_are_copied(tree: LegacyTree, tmp_path: Path) -> None:
+    """Hard links cannot cross file systems: migrate copies instead, without --copy. The site
+    lives on /dev/shm (a tmpfs) when that is another file system than the legacy tree's,
+    else os.link is made to fail the way it does across devices."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tree.root.stat().st_dev:
+        site = Path(tempfile.mkdtemp(dir=shm)) / "site"
+    else:
+        site = tmp_path / "site"
+    mp = pytest.MonkeyPatch()
+    try:
+        if site.parent == tmp_path:
+
+            def cross_device(src: object, dst: object, **kw: object) -> None:
+                raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+            mp.setattr(os, "link", cross_device)
+        init_site(site)
+        with Catalog.open(site) as cat:
+            report = migrate(cat, tree.root)
+        assert report.validation is not None and report.validation["ok"], report.validation
+        stored = [p for p in (site / "art").rglob("*") if p.is_file()]
+        assert len(stored) > 200 and all(p.stat().st_nlink == 1 for p in stored)
+        assert (site / "art/thumbnails-small/00003-photo.jpeg").read_bytes() == (
+            tree.root / "thumbs/00003-photo.jpeg"
+        ).read_bytes()
+    finally:
+        mp.undo()
+        if site.parent != tmp_path:
+            shutil.rmtree(site.parent)
+
+
+def test_a_validation_that_differs_exits_one(site_root: Path, tmp_path: Path) -> None:
+    """A stored copy damaged after a first run: the next run's validation names it, exit 1."""
+    small = make_legacy_tree(tmp_path / "legacy", count=3, full=False)
+    cmd = [sys.executable, "-m", "cvgallery", "migrate", "--copy", "--root", str(site_root)]
+    first = subprocess.run([*cmd, str(small.root)], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (site_root / "art/web-optimized/00001-photo.jpeg").write_bytes(b"damaged")
+    second = subprocess.run([*cmd, str(small.root)], capture_output=True, text=True, timeout=300)
+    assert second.returncode == 1
+    assert "Error: differs: t2/00001-photo.jpeg: sha256 differs" in second.stderr
+    assert "validation differs" in second.stderr
+    as_json = subprocess.run([*cmd, "--json", str(small.root)], capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and not report["ok"] and not report["validation"]["ok"]
+    assert report["validation"]["groups"]["web-optimized"] == {"found": 3, "recorded": 3,
+                                                               "matching": 2}  # fmt: skip
 
 
 def test_second_run_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
@@ -259,6 +327,16 @@ def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Pa
     ) in kinds
     assert ("no original", tree.special["orphan_thumb"]) in kinds
     assert list(site.iterdir()) == []  # no cv.db, no art/
+    human = subprocess.run(
+        [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run",
+         str(tree.root)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert human.returncode == 1 and list(site.iterdir()) == []
+    lines = {line.split()[0]: line.split()[1:] for line in human.stderr.splitlines() if line}
+    assert lines["thumbnails-small"] == ["65", "65"] and lines["upstream"] == ["68", "68"]
+    assert f"note  rejected: {tree.special['gif']}: gif" in human.stderr
+    assert "plan: " in human.stderr and "would migrate" in human.stderr
 
 
 def test_dry_run_reports_what_the_run_reports(tree: LegacyTree, tmp_path: Path) -> None:
