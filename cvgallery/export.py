@@ -65,14 +65,19 @@ class Exporter:
         if not src.is_file():
             self.errors.append({"path": rel, "detail": f"stored file missing: {src}"})
             return
-        if target.exists():
-            if store.same_file(src, target):
-                self.count(rel)
-                return
-            if store.sha256_file(target) != store.sha256_file(src):
-                self.errors.append({"path": rel, "detail": "exists with other bytes; not replaced"})
-                return
-        self.linked += store.link_or_copy(src, target)
+        try:
+            if target.exists():
+                if store.same_file(src, target):
+                    self.count(rel)
+                    return
+                if not target.is_file() or store.sha256_file(target) != store.sha256_file(src):
+                    why = "exists with other bytes; not replaced"
+                    self.errors.append({"path": rel, "detail": why})
+                    return
+            self.linked += store.link_or_copy(src, target)
+        except OSError as exc:  # a file where a folder should be, a full disk: this one fails
+            self.errors.append({"path": rel, "detail": f"cannot write: {exc.strerror or exc}"})
+            return
         self.count(rel)
 
     def count(self, rel: str) -> None:

@@ -153,3 +153,29 @@ def test_yes_and_no_files_with_other_bytes_come_back_as_they_were(
         again = export_legacy(cat, tmp_path / "after")
     assert again["ok"], again["errors"]
     assert (tmp_path / "after/no/a.jpeg").read_bytes() == files["img/a.jpeg"]
+
+
+def test_a_folder_or_file_in_the_way_fails_that_file_only(site_root: Path, tmp_path: Path) -> None:
+    """A folder where a file goes, a file where a folder goes: those files are reported
+    (exit 1) and the rest is exported."""
+    small = make_legacy_tree(tmp_path / "legacy", count=2, full=False)
+    out = tmp_path / "out"
+    (out / "img/00000-photo.jpeg").mkdir(parents=True)
+    (out / "thumbs").write_bytes(b"a file named like the folder")
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root)
+    result = subprocess.run(
+        [sys.executable, "-m", "cvgallery", "export-legacy", "--json", "--root", str(site_root),
+         str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    errors = {e["path"]: e["detail"] for e in report["errors"]}
+    assert errors["img/00000-photo.jpeg"] == "exists with other bytes; not replaced"
+    assert errors["thumbs/00000-photo.jpeg"].startswith("cannot write: ")
+    assert report["written"] == {"img": 1, "t2": 2}
+    assert (out / "thumbs").read_bytes() == b"a file named like the folder"
+    assert (out / "t2/00001-photo.jpeg").read_bytes() == (
+        small.root / "t2/00001-photo.jpeg"
+    ).read_bytes()
