@@ -118,6 +118,8 @@ class Runner:
         self.done = 0
         self.total = 0
         self.results: list[tuple[_Claimed, list[Made]]] = []
+        #: submitted tasks not yet collected; on an interrupt, close() records the finished ones
+        self.inflight: dict[Future[list[Made]], _Claimed] = {}
         self.last_commit = time.monotonic()
 
     def _executor(self) -> Executor:
@@ -134,11 +136,19 @@ class Runner:
             self.pool = None
 
     def close(self) -> None:
+        """Record all finished work (an interrupted run keeps it), give back the rest."""
         try:
+            if self.pool is not None:
+                # Waits for the tasks already running (workers ignore Ctrl-C), drops the queued.
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
+            for future in list(self.inflight):
+                # A task interrupted by Ctrl-C itself (-j 1 runs them here) is not a failure.
+                if future.done() and not future.cancelled():
+                    if isinstance(future.exception(), Exception | None):
+                        self._collect(future)
             self._commit()
         finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
             jobs_lib.release(self.catalog, self.owner)  # anything claimed but not finished
 
     def run(self, group: list[str]) -> None:
@@ -147,7 +157,7 @@ class Runner:
             return
         self.total += pending
         self._progress()
-        inflight: dict[Future[list[Made]], _Claimed] = {}
+        inflight = self.inflight
         low, high = self.workers * 2, self.workers * 4
         exhausted = False
         while True:
@@ -168,26 +178,27 @@ class Runner:
                 continue
             done, _ = wait(inflight, timeout=COMMIT_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
-                claimed = inflight.pop(future)
-                try:
-                    made = future.result()
-                except BrokenProcessPool:
-                    # A worker died (a decoder crash, the OOM killer): the pool is gone with
-                    # every task in it, and we cannot tell which one did it.
-                    self._drop_pool()
-                    made = [
-                        Made(s, error="worker process died (crashed or killed)")
-                        for s in claimed.jobs
-                    ]
-                except Exception as exc:
-                    made = [Made(s, error=f"{type(exc).__name__}: {exc}") for s in claimed.jobs]
-                self.results.append((claimed, made))
+                self._collect(future)
             if (
                 len(self.results) >= COMMIT_EVERY
                 or time.monotonic() - self.last_commit > COMMIT_SECONDS
             ):
                 self._commit()
         self._commit()
+
+    def _collect(self, future: Future[list[Made]]) -> None:
+        """Queue a finished task's results (or its failure) for the next commit."""
+        claimed = self.inflight.pop(future)
+        try:
+            made = future.result()
+        except BrokenProcessPool:
+            # A worker died (a decoder crash, the OOM killer): the pool is gone with
+            # every task in it, and we cannot tell which one did it.
+            self._drop_pool()
+            made = [Made(s, error="worker process died (crashed or killed)") for s in claimed.jobs]
+        except Exception as exc:
+            made = [Made(s, error=f"{type(exc).__name__}: {exc}") for s in claimed.jobs]
+        self.results.append((claimed, made))
 
     def _tasks(self, group: list[str], rows: list[Any]) -> list[tuple[_Claimed, Any, Any]]:
         by_image: dict[str, _Claimed] = {}

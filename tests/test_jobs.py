@@ -180,3 +180,40 @@ def test_an_interrupted_run_gives_back_its_claimed_jobs(
         again = process(catalog, workers=1)
     assert (again.made, again.skipped, again.failed) == (2, 8, [])
     assert {j["status"] for j in jobs_of(root)} == {"completed"}
+
+
+def test_ctrl_c_records_the_work_that_finished(root: Path, tmp_path: Path) -> None:
+    log = tmp_path / "finished.log"
+    slow = write_script(
+        tmp_path / "bin",
+        "slow.py",
+        "time.sleep(0.3)\nshutil.copyfile(sys.argv[1], sys.argv[2])\n"
+        f"open({str(log)!r}, 'a').write(sys.argv[3] + '\\n')\n",
+    )
+    configure(
+        root, toml_command("face-swap-results", [*slow, "{input}", "{output}", "{id}"], ext="png")
+    )
+    add(root, *(photo(tmp_path / f"in/p{i:02d}.png", (64, 48)) for i in range(12)))
+    proc = subprocess.Popen(
+        cvgallery("process", "face-swap-results", "-j", "2", "--root", root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(log.read_text().split() if log.exists() else []) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    proc.communicate(timeout=120)
+    finished = set(log.read_text().split())
+    jobs = {j["image_id"]: j["status"] for j in jobs_of(root)}
+    assert 3 <= len(finished) < 12, "the run ended before or long after the interrupt"
+    # Every command that ran to the end is recorded; the rest wait, none stays running.
+    assert {i for i, s in jobs.items() if s == "completed"} == finished
+    assert {s for i, s in jobs.items() if i not in finished} == {"pending"}
+    with Catalog.open(root) as catalog:
+        rows = catalog.conn.execute("SELECT * FROM artifacts WHERE stage = 'face-swap-results'")
+        recorded = {r["image_id"]: r for r in rows}
+    assert set(recorded) == finished
+    for row in recorded.values():
+        assert sha256_file(root / "art" / row["file_path"]) == row["sha256"]
+    assert not list((root / "art").rglob(".tmp-*"))
