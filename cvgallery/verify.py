@@ -20,7 +20,7 @@ from .catalog import Catalog, describe_file
 from .ingest import batched
 from .jobs import STATUSES
 from .legacy_layout import VERBATIM_DIR, classify, group_key, is_migrated, is_skipped, walk
-from .probe import is_candidate
+from .probe import VIDEO_EXTENSIONS, is_candidate
 
 HASH_BATCH = 64
 WORKERS = 4
@@ -155,7 +155,8 @@ def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
 
 def verify_catalog(catalog: Catalog, fix: bool = False) -> dict[str, Any]:
     """Artifact rows vs files, orphans, constraint breaks. ``fix`` only does what is safe:
-    register orphans whose id has a free slot, drop rows whose file is gone (artifacts, and
+    register orphans whose id has a free slot (and orphans of upstream/ and video-sources/
+    as new pending images), drop rows whose file is gone (artifacts, and
     legacy_files rows whose stored bytes are gone, which a new `migrate` then restores from
     the legacy tree). No file is ever deleted."""
     problems: list[dict[str, Any]] = []
@@ -280,6 +281,7 @@ def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
                 p["fixed"] = "legacy_files row dropped (rerun migrate to restore it)"
             elif p["kind"] == "orphan file":
                 _register_orphan(catalog, p)
+    _register_originals(catalog, [p for p in problems if _new_original(p)])
 
 
 def _register_orphan(catalog: Catalog, p: dict[str, Any]) -> None:
@@ -299,3 +301,33 @@ def _register_orphan(catalog: Catalog, p: dict[str, Any]) -> None:
     )  # fmt: skip
     p["image_id"] = image_id
     p["fixed"] = "registered"
+
+
+def _new_original(p: dict[str, Any]) -> bool:
+    """An unfixed orphan of upstream/ (a picture) or video-sources/ (a video): a new image."""
+    if p["kind"] != "orphan file" or p.get("fixed"):
+        return False
+    video = Path(p["path"]).suffix.lower() in VIDEO_EXTENSIONS
+    return bool(p["stage"] == ("video-sources" if video else "upstream"))
+
+
+def _register_originals(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
+    """Registered in place by add_files, as `build` registers files dropped in those folders;
+    pending (never approved here); a duplicate of an image's bytes is left alone."""
+    from .ingest import add_files
+
+    if not problems:
+        return
+    by_path = {catalog.art_dir / p["path"]: p for p in problems}
+    for res in add_files(catalog, list(by_path), in_place=True, approve=False):
+        p = by_path[res.path]
+        if res.status in ("added", "rejected"):
+            p.pop("detail", None)
+            p["image_id"] = res.image_id
+            p["fixed"] = f"registered as image {res.image_id!r}" + (
+                f" (rejected: {res.reason})" if res.status == "rejected" else ""
+            )
+        elif res.status == "duplicate":
+            p["detail"] = f"not fixed: same bytes as image {res.image_id!r}"
+        else:
+            p["detail"] = f"not fixed: {res.reason}"

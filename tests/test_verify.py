@@ -180,3 +180,29 @@ def test_lost_bytes_of_legacy_files_are_reported_and_restorable(
     assert again.migrated == {"gallery-html": 1, "face-swap-sources": 1}
     assert (migrated / "art/legacy/g/index.html").is_file()
     assert run_verify(migrated) == (0, {"problems": [], "unfixed": 0, "ok": True})
+
+
+def test_fix_registers_orphan_originals_as_new_pending_images(migrated: Path) -> None:
+    """A picture dropped in art/upstream/ (a new name, or the name of an image that has its
+    original) becomes a pending image; one with an image's bytes is left alone, reported."""
+    upstream = migrated / "art/upstream"
+    (upstream / "newcomer.jpeg").write_bytes(picture(31_337, (64, 48), "JPEG"))
+    (upstream / "00001-photo.png").write_bytes(picture(31_338, (64, 48), "PNG"))
+    (upstream / "again.jpeg").write_bytes((upstream / "00002-photo.jpg").read_bytes())
+    code, report = run_verify(migrated, "--fix")
+    assert code == 1  # again.jpeg: same bytes as 00002-photo, not registered twice
+    by_path = {p["path"]: p for p in report["problems"]}
+    assert by_path["upstream/newcomer.jpeg"]["fixed"] == "registered as image 'newcomer'"
+    other = by_path["upstream/00001-photo.png"]["image_id"]
+    assert other.startswith("00001-photo-") and by_path["upstream/00001-photo.png"]["fixed"]
+    assert by_path["upstream/again.jpeg"]["detail"] == (
+        "not fixed: same bytes as image '00002-photo'"
+    )
+    assert (upstream / "again.jpeg").exists()
+    with Catalog.open(migrated) as cat:
+        new = cat.image("newcomer")
+        assert (new["approved"], new["rejected"], new["width"]) == (0, 0, 64)
+        assert cat.artifact("newcomer", "upstream")["file_path"] == "upstream/newcomer.jpeg"
+        assert cat.artifact(other, "upstream")["file_path"] == "upstream/00001-photo.png"
+    code, report = run_verify(migrated)
+    assert kinds(report) == {("orphan file", "upstream/again.jpeg")}
