@@ -298,7 +298,9 @@ def process(
     from .process import process as run_process
     from .progress import progress_bar
 
-    with Catalog.open(root) as catalog, progress_bar("process", enabled=not as_json) as bar:
+    # Only on a terminal: rich draws nothing into a pipe or file but a stray blank line.
+    show = not as_json and sys.stderr.isatty()
+    with Catalog.open(root) as catalog, progress_bar("process", enabled=show) as bar:
         report = run_process(
             catalog, stages or None, workers=workers, retry_failed=retry_failed, on_progress=bar
         )
@@ -326,7 +328,8 @@ def blurhash(stage: str, as_json: bool, root: Path) -> None:
     from .progress import progress_bar
     from .stages.blurhash import fill_blurhashes
 
-    with Catalog.open(root) as catalog, progress_bar("blurhash", enabled=not as_json) as bar:
+    show = not as_json and sys.stderr.isatty()
+    with Catalog.open(root) as catalog, progress_bar("blurhash", enabled=show) as bar:
         catalog.check_stage(stage)
         report = fill_blurhashes(catalog, stage, on_progress=bar)
     if as_json:

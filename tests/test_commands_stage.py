@@ -172,3 +172,15 @@ def test_ersgan_thumbnails_fit_the_enhanced_picture_in_400(root: Path, tmp_path:
     assert (thumb["width"], thumb["height"]) == (267, 400)  # fits 400x400, like thumbnails-small
     assert params(thumb)["fit"] == "fit" and params(thumb)["source_sha256"] == enhanced["sha256"]
     assert thumb["file_path"] == "ersgan-thumbnails/tall.jpeg"
+
+
+def test_a_long_run_into_a_pipe_prints_only_its_summary(
+    root: Path, tmp_path: Path, cli_run
+) -> None:
+    slow = write_script(tmp_path / "bin", "slow.py", "time.sleep(0.7)\n" + COPY)
+    configure(root, toml_command("face-swap-results", [*slow, "{input}", "{output}"]))
+    add(root, *(photo(tmp_path / f"in/{n}.png", (32, 32)) for n in "abcde"))
+    result = cli_run("process", "face-swap-results", "-j", "2", "--root", root)
+    assert result.returncode == 0
+    # Longer than the bar's delay, but stderr is a pipe: no bar, no stray blank line.
+    assert result.stderr == "made 5, skipped 0, failed 0\n" and result.stdout == ""
