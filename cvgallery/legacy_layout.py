@@ -186,17 +186,16 @@ def find_image(conn: sqlite3.Connection, stem: str, stage: str | None = None) ->
         for folder in ("img", "yes", "no"):
             # One range scan of the primary key: "folder/name" up to "folder/name/" holds
             # "folder/name" and every "folder/name.<ext>" (and a few longer names, dropped).
+            # An image with a parent is a copy made from a yes/ or no/ file, not the original.
+            # CROSS JOIN keeps that scan outermost (else SQLite may walk idx_images_parent).
             rows = conn.execute(
-                "SELECT path, image_id FROM legacy_files WHERE path >= ? AND path < ?"
-                " ORDER BY path",
+                """SELECT l.path, l.image_id FROM legacy_files l CROSS JOIN images i
+                   ON i.id = l.image_id
+                   WHERE l.path >= ? AND l.path < ? AND i.parent_id IS NULL ORDER BY l.path""",
                 (f"{folder}/{name}", f"{folder}/{name}/"),
-            ).fetchall()
+            )
             for path, image_id in rows:
-                if image_id is None or not (path == f"{folder}/{name}" or Path(path).stem == name):
-                    continue
-                parent = conn.execute("SELECT parent_id FROM images WHERE id = ?", (image_id,))
-                row = parent.fetchone()
-                if row is not None and row[0] is None:
+                if path == f"{folder}/{name}" or Path(path).stem == name:
                     return str(image_id)
         row = conn.execute("SELECT id FROM images WHERE id = ?", (name,)).fetchone()
         if row is not None:
