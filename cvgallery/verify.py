@@ -235,13 +235,14 @@ def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
         for table, key, image_id, stage in conn.execute(sql):
             out.append({"kind": kind, "table": table, "row": key, "image_id": image_id,
                         "stage": stage})  # fmt: skip
-    stages = set(catalog.config.stage_names)
+    stages = catalog.config.stage_names
+    marks = ",".join("?" * len(stages))
     for table, key in (("artifacts", "id"), ("jobs", "id"), ("blurhash_cache", "rowid"),
                        ("legacy_files", "path")):  # fmt: skip
-        for row_key, stage in conn.execute(f"SELECT {key}, stage FROM {table}"):
-            if stage not in stages and not (table == "legacy_files" and stage is None):
-                out.append({"kind": "unknown stage", "table": table, "row": row_key,
-                            "stage": stage})  # fmt: skip
+        # NULL NOT IN (...) is not true: only legacy_files may hold a NULL stage, and may.
+        sql = f"SELECT {key}, stage FROM {table} WHERE stage NOT IN ({marks})"
+        for row_key, stage in conn.execute(sql, stages):
+            out.append({"kind": "unknown stage", "table": table, "row": row_key, "stage": stage})
     kept = catalog.art_dir / VERBATIM_DIR
     rows = conn.execute(
         "SELECT path, image_id FROM legacy_files WHERE stage IS NULL OR stage = 'gallery-html'"
