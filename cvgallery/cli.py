@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -435,7 +435,11 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
         sys.exit(1)
 
 
-def _print_migration(report: Any) -> None:
+if TYPE_CHECKING:  # the legacy modules are imported by the commands that use them
+    from .legacy_layout import MigrationReport
+
+
+def _print_migration(report: MigrationReport) -> None:
     verb = "would migrate" if report.dry_run else "migrated now"
     keys = sorted(report.found)
     rows = [(k, f"{report.found[k]:>7} {report.migrated.get(k, 0):>13}") for k in keys]
