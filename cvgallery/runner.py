@@ -165,8 +165,6 @@ class Runner:
                 rows = jobs_lib.claim(self.catalog, group, self.owner, high - len(inflight))
                 exhausted = not rows
                 for claimed, task, fn in self._tasks(group, rows):
-                    if task is None:
-                        continue
                     try:
                         inflight[self._executor().submit(fn, task)] = claimed
                     except BrokenProcessPool:
@@ -201,6 +199,7 @@ class Runner:
         self.results.append((claimed, made))
 
     def _tasks(self, group: list[str], rows: list[Any]) -> list[tuple[_Claimed, Any, Any]]:
+        """One task per claimed image; an image whose task cannot be built fails here."""
         by_image: dict[str, _Claimed] = {}
         for row in rows:
             claimed = by_image.setdefault(row["image_id"], _Claimed(row["image_id"], {}))
@@ -211,8 +210,8 @@ class Runner:
                 task, fn = self._task(group, claimed)
             except Exception as exc:
                 self.results.append((claimed, [Made(s, error=str(exc)) for s in claimed.jobs]))
-                task, fn = None, None
-            out.append((claimed, task, fn))
+            else:
+                out.append((claimed, task, fn))
         return out
 
     def _task(self, group: list[str], claimed: _Claimed) -> tuple[Any, Callable[[Any], list[Made]]]:

@@ -411,3 +411,22 @@ def test_progress_total_leaves_out_jobs_of_unapproved_images(root: Path, tmp_pat
         )
     assert report.made == 1 and calls[-1] == (1, 1)
     assert [j["status"] for j in jobs_of(root)] == ["completed", "pending"]
+
+
+def test_an_id_that_is_no_file_name_fails_only_its_jobs(root: Path, tmp_path: Path) -> None:
+    add(root, photo(tmp_path / "in/good.png", (300, 200)))
+    with Catalog.open(root) as catalog:  # an id only a hand-written row could have
+        src = catalog.artifact("good", "upstream")
+        catalog.conn.execute(
+            "INSERT INTO images (id, sha256, approved) VALUES ('a/b', 'x' || ?, 1)",
+            (src["sha256"],),
+        )
+        catalog.record_artifact("a/b", "upstream", src["file_path"], src["sha256"], 1, 1, 1)
+    report = run(root, workers=2)
+    assert report.made == 2
+    assert sorted((f.image_id, f.stage) for f in report.failed) == [
+        ("a/b", "thumbnails-small"),
+        ("a/b", "web-optimized"),
+    ]
+    assert all("'a/b' cannot be used as a file name" in f.error for f in report.failed)
+    assert {j["status"] for j in jobs_of(root) if j["image_id"] == "a/b"} == {"failed"}
