@@ -347,3 +347,29 @@ def test_text_contrast_meets_wcag_aa(driver, server) -> None:  # type: ignore[no
         ratios = driver.execute_script(CONTRAST, selectors)
         low = [(sel, round(ratio, 2)) for sel, ratio in ratios if ratio < 4.5]
         assert low == [], (page, low)
+
+
+def test_lightbox_keeps_the_aspect_ratio_on_a_phone(driver, server) -> None:  # type: ignore[no-untyped-def]
+    """A picture wider than the screen is scaled down whole, not squeezed or letterboxed."""
+    base, _handler = server
+    driver.set_window_size(390, 844)
+    driver.get(f"{base}/index.html")
+    WebDriverWait(driver, 30).until(all_images_loaded)
+    links = driver.find_elements(By.CSS_SELECTOR, ".grid figure a")
+    links[0].click()
+    for _ in range(len(links)):
+        WebDriverWait(driver, 10).until(
+            lambda d: d.execute_script(
+                "const i = document.querySelector('dialog.lightbox img');"
+                "return !!i && i.complete && i.naturalWidth > 0"
+            )
+        )
+        box, natural, stage = driver.execute_script(
+            "const i = document.querySelector('dialog.lightbox img');"
+            "const r = i.getBoundingClientRect();"
+            "const s = document.querySelector('dialog.lightbox .stage').getBoundingClientRect();"
+            "return [[r.width, r.height], [i.naturalWidth, i.naturalHeight], [s.width, s.height]]"
+        )
+        assert abs(box[0] / box[1] - natural[0] / natural[1]) < 0.02, (box, natural)
+        assert box[0] <= stage[0] + 0.5 and box[1] <= stage[1] + 0.5, (box, stage)
+        driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)

@@ -40,15 +40,19 @@
     media.height = +link.dataset.h;
     media.style.backgroundImage = figure.style.backgroundImage;
     stage.replaceChildren(media);
-    fit(media);
+    fit();
     details.textContent = (thumb ? thumb.alt : "") + " — details";
     details.href = link.href;
     dialog.dataset.id = figure.dataset.id;
   }
 
-  // Fill the stage keeping the aspect ratio, up to twice the file's own size.
-  function fit(media) {
-    var w = media.width, h = media.height;
+  // Fill the stage keeping the aspect ratio, up to twice the file's own size. The size
+  // comes from the link's data-w/data-h: media.width/height would give the rendered size,
+  // already squeezed by the CSS max-width on a narrow screen.
+  function fit() {
+    var media = stage.firstChild, link = links[current];
+    if (!media || !link) return;
+    var w = +link.dataset.w, h = +link.dataset.h;
     if (!w || !h) return;
     var box = stage.getBoundingClientRect();
     var scale = Math.min(box.width / w, box.height / h, 2);
@@ -79,7 +83,7 @@
     else if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
   });
   window.addEventListener("resize", function () {
-    if (dialog.open && stage.firstChild) fit(stage.firstChild);
+    if (dialog.open) fit();
   });
   dialog.addEventListener("close", function () {
     stage.replaceChildren();
