@@ -72,23 +72,33 @@
       open(index);
     });
   });
+  // Closing gives focus to the item last shown. dialog.close() first hands it back to the
+  // item that opened the viewer; the "close" event comes a task later, so doing it there
+  // leaves a moment with focus on the wrong item. Every way out but the browser's own
+  // close requests (e.g. Android's back) goes through here; those still reach "close".
+  function closeViewer() {
+    dialog.close();
+    var last = links[current];
+    if (last) last.focus();
+  }
+
   dialog.querySelector(".prev").addEventListener("click", function () { show(current - 1); });
   dialog.querySelector(".next").addEventListener("click", function () { show(current + 1); });
-  dialog.querySelector(".close").addEventListener("click", function () { dialog.close(); });
+  dialog.querySelector(".close").addEventListener("click", closeViewer);
   dialog.addEventListener("click", function (event) {
-    if (event.target === dialog || event.target === stage) dialog.close();
+    if (event.target === dialog || event.target === stage) closeViewer();
   });
   dialog.addEventListener("keydown", function (event) {
     if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
     else if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
+    else if (event.key === "Escape") { closeViewer(); event.preventDefault(); }
   });
   window.addEventListener("resize", function () {
     if (dialog.open) fit();
   });
   dialog.addEventListener("close", function () {
     stage.replaceChildren();
-    // after the dialog's own focus restoration (to the item that opened it)
     var last = links[current];
-    if (last) setTimeout(function () { last.focus(); }, 0);
+    if (last && document.activeElement !== last) last.focus();
   });
 })();
