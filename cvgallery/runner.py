@@ -102,6 +102,16 @@ class _Inline(Executor):
 class _Claimed:
     image_id: str
     jobs: dict[str, list[int]]  # stage -> job ids (normally one)
+    #: the worker function and its task, once built (kept to run it again alone)
+    fn: Callable[[Any], list[Made]] | None = None
+    task: Any = None
+
+    def submit(self, pool: Executor) -> Future[list[Made]]:
+        assert self.fn is not None, "submitted before its task was built"
+        return pool.submit(self.fn, self.task)
+
+    def failed(self, error: str) -> list[Made]:
+        return [Made(stage, error=error) for stage in self.jobs]
 
 
 class Runner:
@@ -143,9 +153,13 @@ class Runner:
                 self.pool.shutdown(wait=True, cancel_futures=True)
                 self.pool = None
             for future in list(self.inflight):
-                # A task interrupted by Ctrl-C itself (-j 1 runs them here) is not a failure.
+                # A task interrupted by Ctrl-C itself (-j 1 runs them here) is not a failure,
+                # and one lost with a broken pool is not run again now: both go back pending.
                 if future.done() and not future.cancelled():
-                    if isinstance(future.exception(), Exception | None):
+                    error = future.exception()
+                    if error is None or (
+                        isinstance(error, Exception) and not isinstance(error, BrokenProcessPool)
+                    ):
                         self._collect(future)
             self._commit()
         finally:
@@ -164,12 +178,12 @@ class Runner:
             if not exhausted and len(inflight) < low:
                 rows = jobs_lib.claim(self.catalog, group, self.owner, high - len(inflight))
                 exhausted = not rows
-                for claimed, task, fn in self._tasks(group, rows):
+                for claimed in self._tasks(group, rows):
                     try:
-                        inflight[self._executor().submit(fn, task)] = claimed
+                        inflight[claimed.submit(self._executor())] = claimed
                     except BrokenProcessPool:
                         self._drop_pool()
-                        inflight[self._executor().submit(fn, task)] = claimed
+                        inflight[claimed.submit(self._executor())] = claimed
             if not inflight:
                 if exhausted:
                     break
@@ -190,15 +204,25 @@ class Runner:
         try:
             made = future.result()
         except BrokenProcessPool:
-            # A worker died (a decoder crash, the OOM killer): the pool is gone with
-            # every task in it, and we cannot tell which one did it.
+            # A worker died (a decoder crash, the OOM killer) and took the pool and every
+            # task in it along: each of them runs again alone, so only the culprit fails.
             self._drop_pool()
-            made = [Made(s, error="worker process died (crashed or killed)") for s in claimed.jobs]
+            made = self._run_alone(claimed)
         except Exception as exc:
-            made = [Made(s, error=f"{type(exc).__name__}: {exc}") for s in claimed.jobs]
+            made = claimed.failed(f"{type(exc).__name__}: {exc}")
         self.results.append((claimed, made))
 
-    def _tasks(self, group: list[str], rows: list[Any]) -> list[tuple[_Claimed, Any, Any]]:
+    def _run_alone(self, claimed: _Claimed) -> list[Made]:
+        """Run one task in a pool of its own (after a worker died: nothing else is running)."""
+        with ProcessPoolExecutor(1, initializer=init_worker) as pool:
+            try:
+                return claimed.submit(pool).result()
+            except BrokenProcessPool:
+                return claimed.failed("worker process died (crashed or killed)")
+            except Exception as exc:
+                return claimed.failed(f"{type(exc).__name__}: {exc}")
+
+    def _tasks(self, group: list[str], rows: list[Any]) -> list[_Claimed]:
         """One task per claimed image; an image whose task cannot be built fails here."""
         by_image: dict[str, _Claimed] = {}
         for row in rows:
@@ -207,11 +231,11 @@ class Runner:
         out = []
         for claimed in by_image.values():
             try:
-                task, fn = self._task(group, claimed)
+                claimed.task, claimed.fn = self._task(group, claimed)
             except Exception as exc:
-                self.results.append((claimed, [Made(s, error=str(exc)) for s in claimed.jobs]))
+                self.results.append((claimed, claimed.failed(str(exc))))
             else:
-                out.append((claimed, task, fn))
+                out.append(claimed)
         return out
 
     def _task(self, group: list[str], claimed: _Claimed) -> tuple[Any, Callable[[Any], list[Made]]]:

@@ -146,6 +146,9 @@ def test_a_dead_worker_fails_its_jobs_and_the_run_goes_on(root: Path, tmp_path: 
     assert "bad" in {f.image_id for f in report.failed}
     assert all("worker process died" in f.error for f in report.failed)
     assert report.made + len(report.failed) == 6
+    # The others in the pool it broke ran again alone: only the culprit fails.
+    assert [f.image_id for f in report.failed] == ["bad"] and report.made == 5
+    assert set(artifacts(root, "face-swap-results")) == {f"p{i}" for i in range(5)}
     assert "running" not in {j["status"] for j in jobs_of(root)}
 
 
