@@ -250,6 +250,33 @@ def test_a_validation_that_differs_exits_one(site_root: Path, tmp_path: Path) ->
                                                                "matching": 2}  # fmt: skip
 
 
+@pytest.mark.parametrize("copy", [True, False])
+def test_validation_reads_each_stored_file_at_most_once(
+    site_root: Path, tree: LegacyTree, monkeypatch: pytest.MonkeyPatch, copy: bool
+) -> None:
+    """Copies are hashed once each (several legacy files may share one); hard links are
+    the legacy files migrate already hashed, and are not read again."""
+    from cvgallery import store
+
+    with Catalog.open(site_root) as cat:
+        assert migrate(cat, tree.root, copy=copy, validate=False).validation is None
+        hashed: list[Path] = []
+        real = store.sha256_file
+
+        def counting(path: str | os.PathLike[str]) -> str:
+            hashed.append(Path(path))
+            return real(path)
+
+        monkeypatch.setattr(store, "sha256_file", counting)
+        result = validate_migration(cat, tree.root)
+    assert result["ok"], result["problems"]
+    stored = {p for p in (site_root / "art").rglob("*") if p.is_file()}
+    if copy:
+        assert sorted(hashed) == sorted(stored)
+    else:
+        assert hashed == []
+
+
 def test_second_run_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
     with Catalog.open(site_root) as cat:
         first = migrate(cat, tree.root)
