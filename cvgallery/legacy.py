@@ -170,15 +170,17 @@ class Migrator:
                     self.report.note(rel, "rejected", str(res.reason))
                 elif res.status == "duplicate":
                     self.report.note(rel, "duplicate", f"same bytes as image {res.image_id!r}")
-                self.record_registered(rel, res.image_id, res.status != "duplicate")
+                self.record_registered(rel, res.image_id)
                 self.report.count("upstream")
 
-    def record_registered(self, rel: str, image_id: str, fresh: bool) -> None:
-        """legacy_files row for a file add_files registered; ``fresh``: it made the image."""
+    def record_registered(self, rel: str, image_id: str) -> None:
+        """legacy_files row for a file add_files registered or found a duplicate of; the first
+        for the image marks its artifact (also when a killed run's add_files had made it)."""
         sha = self.conn.execute("SELECT sha256 FROM images WHERE id = ?", (image_id,)).fetchone()[0]
         item = Read(rel, self.legacy / rel, sha, (self.legacy / rel).stat().st_size)
         stage = content_stage(self.conn, image_id, sha) or "upstream"
-        if fresh:
+        first = "SELECT 1 FROM legacy_files WHERE image_id = ? LIMIT 1"
+        if self.conn.execute(first, (image_id,)).fetchone() is None:
             self.conn.execute(
                 """UPDATE artifacts SET processing_params = ?
                    WHERE image_id = ? AND stage = ? AND processing_params IS NULL""",
@@ -226,7 +228,7 @@ class Migrator:
                         "UPDATE images SET parent_id = ? WHERE id = ?", (original, res.image_id)
                     )
                 self.flag(folder, res.image_id, item.rel)
-                self.record_registered(item.rel, res.image_id, res.status != "duplicate")
+                self.record_registered(item.rel, res.image_id)
                 self.report.count(folder)
                 verdict = "approved" if folder == "yes" else "rejected"
                 if original is None:
@@ -293,7 +295,6 @@ class Migrator:
         if row is not None:  # images.sha256 is unique: these bytes already are an image
             self.same_bytes(item, stage, str(row[0]))
             return
-        image_id = stem
         for suffix in ("", f"-{item.sha256[:8]}", f"-{item.sha256[:16]}", f"-{item.sha256}"):
             image_id = f"{stem}{suffix}"
             if not self.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():

@@ -447,6 +447,27 @@ def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path
     assert verify.returncode == 0, verify.stderr
 
 
+def test_a_run_killed_between_registering_and_recording_is_completed_exactly(
+    tmp_path: Path,
+) -> None:
+    """add_files commits the originals it registers, migrate records their legacy_files rows
+    in the next transaction: a kill in between leaves images the rerun sees as duplicates.
+    The rerun still gives them the rows and the migrated_from mark a clean run gives."""
+    from cvgallery.ingest import add_files
+
+    small = make_legacy_tree(tmp_path / "legacy", count=4, full=False)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    for site in (killed, clean):
+        init_site(site)
+    with Catalog.open(killed) as cat:
+        add_files(cat, sorted((small.root / "img").iterdir()), link=True, approve=False)
+        assert cat.conn.execute("SELECT COUNT(*) FROM legacy_files").fetchone()[0] == 0
+        assert migrate(cat, small.root).ok
+    with Catalog.open(clean) as cat:
+        assert migrate(cat, small.root).ok
+    assert table_dump(killed / "cv.db") == table_dump(clean / "cv.db")
+
+
 def test_awkward_contents_are_kept_and_round_trip(site_root: Path, tmp_path: Path) -> None:
     """Same stem twice, yes/ and no/ with other bytes, a derived file that is an original's
     bytes, a derived file that is not a picture: each kept, and export-legacy gives it back."""
