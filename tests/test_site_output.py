@@ -113,7 +113,7 @@ def test_interrupted_build_leaves_previous_site(built, monkeypatch: pytest.Monke
     catalog, out = built
     before = page_files(out)
     catalog.reject(["p05"])
-    real = pages_module.Theme.render if hasattr(pages_module, "Theme") else None
+    real = pages_module.Theme.render
     calls = {"n": 0}
 
     def render_then_die(self, name, context):  # type: ignore[no-untyped-def]

@@ -40,7 +40,6 @@ class BuildReport:
     kept: int = 0
     skipped: bool = False
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -119,9 +118,8 @@ def bring_up_to_date(catalog: Catalog, report: BuildReport, say: Callable[[str],
             report.failed.append(result.line())
     made = process(catalog, stages=builtin_stages(catalog.config))
     hashed = fill_blurhashes(catalog, stage="web-optimized")
-    for label, line in (("process", made.line()), ("blurhash", hashed.line())):
-        report.notes.append(f"{label}: {line}")
-        say(f"{label}: {line}")
+    say(f"process: {made.line()}")
+    say(f"blurhash: {hashed.line()}")
     report.failed += [f"process: {failure}" for failure in made.failed]
     report.failed += [f"blurhash: {image_id}: {error}" for image_id, error in hashed.failed]
 
