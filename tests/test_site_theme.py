@@ -13,7 +13,7 @@ from cvgallery.catalog import Catalog
 from cvgallery.errors import ConfigError
 from cvgallery.site import build_site
 from cvgallery.site.content import render_markdown, split_title
-from cvgallery.site.query import safe_source_url, slugify
+from cvgallery.site.query import media_name, safe_source_url, slugify
 from cvgallery.site.theme import builtin_themes_dir
 
 
@@ -133,3 +133,11 @@ def test_markdown_title_rules_and_unsafe_links():
     assert split_title("no heading here\n", "my-page")[0] == "My page"
     html = render_markdown("[a](javascript:alert(1)) [b](jav&#x09;ascript:x) [c](/rel.html)")
     assert 'href="/rel.html"' in html and html.count("href=") == 1
+
+
+def test_media_names_are_one_safe_file_whatever_the_artifact_path():
+    sha = "ab" * 32
+    assert media_name(sha, "web-optimized/x.JPEG") == f"media/{sha[:20]}.jpeg"
+    assert media_name(sha, "my.stage/noext") == f"media/{sha[:20]}.bin"
+    assert media_name(sha, 'web-optimized/x.jp"g><script>') == f"media/{sha[:20]}.bin"
+    assert re.fullmatch(r"media/[0-9a-f]{20}\.bin", media_name(None, "a/b"))

@@ -14,6 +14,7 @@ import io
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 GALLERY_SQL = """
@@ -48,6 +49,7 @@ ORDER BY c.parent_id, c.id
 
 SAFE_URL_SCHEMES = ("http", "https")
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN_EXT = re.compile(r"[a-z0-9]{1,8}")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
 
 
@@ -98,8 +100,13 @@ def placeholder_uri(blurhash: str | None, width: int = 8, height: int = 6) -> st
 
 
 def media_name(sha256: str | None, file_path: str) -> str:
-    """Content-hashed file name under media/: a host may cache it forever."""
-    ext = file_path.rsplit(".", 1)[-1].lower() if "." in file_path else "bin"
+    """Content-hashed file name under media/: a host may cache it forever.
+
+    The extension is taken from the file name only (a dot in a folder name is not one)
+    and kept only when it is a plain short word, so the name is always one safe file.
+    """
+    ext = PurePosixPath(file_path).suffix[1:].lower()
+    ext = ext if _PLAIN_EXT.fullmatch(ext) else "bin"
     key = sha256 or hashlib.sha256(file_path.encode("utf-8")).hexdigest()
     return f"media/{key[:20]}.{ext}"
 
