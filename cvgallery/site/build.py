@@ -21,7 +21,7 @@ import cvgallery
 from ..catalog import Catalog
 from ..config import SiteConfig
 from ..errors import BuildError
-from .content import load_pages
+from .content import ContentPage, load_pages
 from .output import OutputTree, read_manifest
 from .pages import render_site
 from .query import ImageItem, arrange, attach_derived, fetch_derived, fetch_rows, make_items
@@ -75,8 +75,8 @@ def build_site(
     derived = fetch_derived(catalog.conn)
     theme = Theme(config)
     intro, pages = load_pages(config.root / "content")
-    sources = [page.source for page in ([intro] if intro else []) + pages]
-    fingerprint = _fingerprint([*rows, *derived], theme, sources, url, config)
+    content = [intro, *pages] if intro else pages
+    fingerprint = _fingerprint([*rows, *derived], theme, content, url, config)
     previous = read_manifest(final)
     if previous and previous.get("fingerprint") == fingerprint:
         report.skipped = True
@@ -147,13 +147,17 @@ def _place_media(
 
 
 def _fingerprint(
-    rows: list[tuple[object, ...]], theme: Theme, sources: list[Path], url: str, config: SiteConfig
+    rows: list[tuple[object, ...]],
+    theme: Theme,
+    content: list[ContentPage],
+    url: str,
+    config: SiteConfig,
 ) -> str:
     digest = hashlib.sha256()
     digest.update(repr(rows).encode("utf-8"))
     digest.update(theme.fingerprint().encode())
-    for path in sorted(sources):
-        digest.update(f"{path}\0".encode() + path.read_bytes())
+    for page in content:  # as rendered: the Markdown files are not read a second time
+        digest.update(f"{page.url}\0{page.title}\0{page.html}\0".encode())
     settings = {k: v for k, v in vars(config).items() if k not in ("stages",)}
     digest.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
     digest.update(f"{url}\0{cvgallery.__version__}\0{os.fspath(Path(__file__).parent)}".encode())
