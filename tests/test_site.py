@@ -246,6 +246,7 @@ def test_video_has_poster_and_playable_source(catalog: Catalog, tmp_path: Path):
     page = parse(out / "image" / "clip.html")
     video = page.find("video")[0]
     assert "controls" in video and (out / "image" / (video["poster"] or "")).resolve().is_file()
+    assert video["aria-label"] == "Video clip"  # a video has no alt: it is named like one
     source = page.find("source")[0]
     assert source["type"] == "video/mp4"
     assert (out / "image" / (source["src"] or "")).resolve().read_bytes().endswith(b"fake video")
