@@ -31,6 +31,7 @@
       media.controls = true;
       media.poster = link.dataset.full;
       media.src = link.dataset.video;
+      media.setAttribute("aria-label", thumb ? thumb.alt : "");
     } else {
       media = document.createElement("img");
       media.src = link.dataset.full;
