@@ -332,6 +332,7 @@ def test_demo_builds_from_a_fresh_copy_with_processing(tmp_path: Path, cli_run, 
     upstream = sorted(p.stem for p in (root / "art" / "upstream").glob("*.jpeg"))
     assert len(upstream) >= 10
     assert sum(p.stat().st_size for p in (root / "art" / "upstream").iterdir()) < 2 * 1024**2
+    assert "CC0" in (root / "art" / "upstream" / "LICENSE.md").read_text()  # licences noted
     result = cli_run("build", cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr
     out = root / "art" / "gallery-html"
@@ -372,7 +373,9 @@ def test_broken_upload_is_reported_and_the_rest_is_built(tmp_path: Path, cli_run
 
 def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path):
     root = gallery.config.root
-    (root / "site.toml").write_text('title = "My <Pics>"\nbase_url = "https://toml.example/p/"\n')
+    (root / "site.toml").write_text(
+        'title = "My <Pics>"\nbase_url = "https://toml.example/p/"\nfeed_size = 5\n'
+    )
     out = tmp_path / "out"
     with Catalog.open(root) as catalog:
         build_site(catalog, out, process=False)
@@ -380,8 +383,33 @@ def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path)
     assert "<title>My &lt;Pics&gt;</title>" in home
     assert '<link rel="canonical" href="https://toml.example/p/index.html">' in home
     assert "<loc>https://toml.example/p/image/img00.html</loc>" in (out / "sitemap.xml").read_text()
+    feed = ET.parse(out / "feed.xml").getroot()
+    titles = [e.text for e in feed.iter("{http://www.w3.org/2005/Atom}title")][1:]
+    assert titles == ["img24", "img23", "img22", "img21", "img20"]  # the newest feed_size
     # --base-url wins over site.toml
     with Catalog.open(root) as catalog:
         build_site(catalog, out, base_url="https://flag.example", process=False)
     assert "https://flag.example/feed.xml" in (out / "feed.xml").read_text()
     assert "toml.example" not in (out / "feed.xml").read_text()
+
+
+def test_no_process_renders_the_catalog_as_it_is(gallery: Catalog, tmp_path: Path, make_image):
+    """--no-process neither registers new uploads nor makes artifacts or hashes."""
+    root = gallery.config.root
+    make_image("dropped.jpeg", size=(120, 80), folder=root / "art" / "upstream")
+    gallery.conn.execute("DELETE FROM blurhash_cache WHERE image_id = 'img03'")
+    result = CliRunner().invoke(cli, ["build", "--no-process", "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    out = root / "art" / "gallery-html"
+    assert "dropped" not in data_ids(out) and len(data_ids(out)) == 25
+    figure = parse(out / "index.html").find("figure", **{"data-id": "img03"})[0]
+    assert "background-image" not in (figure["style"] or "")
+    assert (
+        gallery.conn.execute("SELECT COUNT(*) FROM images WHERE id = 'dropped'").fetchone()[0] == 0
+    )
+    assert (
+        gallery.conn.execute(
+            "SELECT COUNT(*) FROM blurhash_cache WHERE image_id = 'img03'"
+        ).fetchone()[0]
+        == 0
+    )
