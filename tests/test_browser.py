@@ -373,3 +373,25 @@ def test_lightbox_keeps_the_aspect_ratio_on_a_phone(driver, server) -> None:  # 
         assert abs(box[0] / box[1] - natural[0] / natural[1]) < 0.02, (box, natural)
         assert box[0] <= stage[0] + 0.5 and box[1] <= stage[1] + 0.5, (box, stage)
         driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+
+
+def test_image_page_keeps_details_beside_a_tall_picture(driver, server) -> None:  # type: ignore[no-untyped-def]
+    """The picture keeps its aspect ratio within 85vh, and its column is no wider than it."""
+    base, _handler = server
+    driver.set_window_size(1280, 700)
+    for page in ("image/coral-circles.html", "image/night-peaks.html"):  # tall, wide
+        driver.get(f"{base}/{page}")
+        WebDriverWait(driver, 10).until(
+            lambda d: d.execute_script(
+                "const i = document.querySelector('.photo-frame img');"
+                "return !!i && i.complete && i.naturalWidth > 0"
+            )
+        )
+        frame, info, natural = driver.execute_script(
+            "const f = document.querySelector('.photo-frame').getBoundingClientRect();"
+            "const t = document.querySelector('.photo-info').getBoundingClientRect();"
+            "const i = document.querySelector('.photo-frame img');"
+            "return [[f.left, f.right, f.width, f.height], [t.left], [i.naturalWidth, i.naturalHeight]]"
+        )
+        assert abs(frame[2] / frame[3] - natural[0] / natural[1]) < 0.02, (page, frame, natural)
+        assert info[0] - frame[1] <= 40, (page, frame, info)  # the 2rem gap, no empty column
