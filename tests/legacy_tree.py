@@ -1,4 +1,5 @@
-"""Generates a realistic legacy tree (img/, yes/, no/, thumbs/, ... blur/) for tests and benchmarks.
+"""Generates a realistic legacy tree (img/, yes/, no/, thumbs/, ... blur/) for tests and
+benchmarks; snapshots of a tree, a catalog and an art/ folder to compare runs with.
 
 Every picture is a small real image made by Pillow with distinct bytes. The tree has
 the awkward cases the migration must keep: odd names (spaces, quotes, unicode, SQL), a
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,3 +160,36 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, str, int]]:
 
 def copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest)
+
+
+def table_dump(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the catalog's tables, without timestamps and autoincrement ids."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return {
+            "images": conn.execute(
+                "SELECT id, sha256, approved, rejected, rejection_reason, width, height,"
+                " file_size, mime_type, parent_id FROM images ORDER BY id"
+            ).fetchall(),
+            "artifacts": conn.execute(
+                "SELECT image_id, stage, file_path, sha256, width, height, file_size,"
+                " processing_params FROM artifacts ORDER BY image_id, stage"
+            ).fetchall(),
+            "blurhash_cache": conn.execute(
+                "SELECT image_id, stage, blurhash, width, height, context FROM blurhash_cache"
+                " ORDER BY image_id, stage"
+            ).fetchall(),
+            "legacy_files": conn.execute(
+                "SELECT path, image_id, stage, sha256, file_size FROM legacy_files ORDER BY path"
+            ).fetchall(),
+        }
+    finally:
+        conn.close()
+
+
+def art_listing(art: Path) -> dict[str, tuple[int, int, int]]:
+    return {
+        p.relative_to(art).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino, p.stat().st_size)
+        for p in sorted(art.rglob("*"))
+        if p.is_file()
+    }

@@ -1,5 +1,6 @@
 """`cvgallery migrate`: every folder of the legacy layout, the awkward cases, the legacy tree
-left untouched, --dry-run writing nothing, idempotence, kill -9 and resume, validation."""
+left untouched, copies and hard links, the closing validation. --dry-run is tested in
+test_legacy_plan.py, second and interrupted runs in test_legacy_resume.py."""
 
 from __future__ import annotations
 
@@ -8,26 +9,19 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from legacy_tree import ODD_IDS, LegacyTree, copy_tree, make_legacy_tree, picture, snapshot
+from legacy_tree import ODD_IDS, LegacyTree, make_legacy_tree, picture, snapshot
 
 from cvgallery.catalog import Catalog, init_site
 from cvgallery.cli import cli
 from cvgallery.legacy import migrate
-from cvgallery.legacy_layout import MigrationReport
-from cvgallery.legacy_plan import plan_migration
 from cvgallery.verify import validate_migration
-
-TABLES = ("images", "artifacts", "jobs", "blurhash_cache", "legacy_files")
 
 
 @pytest.fixture(scope="module")
@@ -38,39 +32,6 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> LegacyTree:
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def table_dump(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of the catalog's tables, without timestamps and autoincrement ids."""
-    conn = sqlite3.connect(db_path)
-    try:
-        return {
-            "images": conn.execute(
-                "SELECT id, sha256, approved, rejected, rejection_reason, width, height,"
-                " file_size, mime_type, parent_id FROM images ORDER BY id"
-            ).fetchall(),
-            "artifacts": conn.execute(
-                "SELECT image_id, stage, file_path, sha256, width, height, file_size,"
-                " processing_params FROM artifacts ORDER BY image_id, stage"
-            ).fetchall(),
-            "blurhash_cache": conn.execute(
-                "SELECT image_id, stage, blurhash, width, height, context FROM blurhash_cache"
-                " ORDER BY image_id, stage"
-            ).fetchall(),
-            "legacy_files": conn.execute(
-                "SELECT path, image_id, stage, sha256, file_size FROM legacy_files ORDER BY path"
-            ).fetchall(),
-        }
-    finally:
-        conn.close()
-
-
-def art_listing(art: Path) -> dict[str, tuple[int, int, int]]:
-    return {
-        p.relative_to(art).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino, p.stat().st_size)
-        for p in sorted(art.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_migrate_maps_every_folder_and_keeps_every_file(site_root: Path, tree: LegacyTree) -> None:
@@ -277,18 +238,6 @@ def test_validation_reads_each_stored_file_at_most_once(
         assert hashed == []
 
 
-def test_second_run_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
-    with Catalog.open(site_root) as cat:
-        first = migrate(cat, tree.root)
-        rows, files = table_dump(site_root / "cv.db"), art_listing(site_root / "art")
-        second = migrate(cat, tree.root)
-    assert second.migrated == {} and second.errors == []
-    assert second.already == sum(first.migrated.values()) - first.migrated["blurhash"]
-    assert second.validation is not None and second.validation["ok"]
-    assert table_dump(site_root / "cv.db") == rows
-    assert art_listing(site_root / "art") == files
-
-
 def test_validation_reports_missing_rows_and_files(site_root: Path, tree: LegacyTree) -> None:
     with Catalog.open(site_root) as cat:
         migrate(cat, tree.root)
@@ -335,143 +284,9 @@ def test_bad_legacy_dir_is_a_usage_error(site_root: Path, tmp_path: Path) -> Non
     assert result.exit_code == 2 and "must not nest" in result.output
 
 
-def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Path) -> None:
-    site = tmp_path / "empty-site"
-    site.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run", "--json",
-         str(tree.root)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 1  # the malformed blurhash is a problem found
-    plan = json.loads(proc.stdout)
-    assert plan["dry_run"] and plan["already"] == 0
-    assert plan["found"]["thumbnails-small"] == plan["migrated"]["thumbnails-small"] == 65
-    kinds = {(n["kind"], n["path"]) for n in plan["notes"]}
-    assert ("rejected", tree.special["gif"]) in kinds and (
-        "duplicate",
-        tree.special["duplicate"],
-    ) in kinds
-    assert ("no original", tree.special["orphan_thumb"]) in kinds
-    assert list(site.iterdir()) == []  # no cv.db, no art/
-    human = subprocess.run(
-        [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run",
-         str(tree.root)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert human.returncode == 1 and list(site.iterdir()) == []
-    lines = {line.split()[0]: line.split()[1:] for line in human.stderr.splitlines() if line}
-    assert lines["thumbnails-small"] == ["65", "65"] and lines["upstream"] == ["68", "68"]
-    assert f"note  rejected: {tree.special['gif']}: gif" in human.stderr
-    assert "plan: " in human.stderr and "would migrate" in human.stderr
-
-
-def test_dry_run_reports_what_the_run_reports(tree: LegacyTree, tmp_path: Path) -> None:
-    """Same notes and errors from the plan as from the run: derived files of a yes/-only
-    image, a second derived file of an orphan (t2/ after thumbs/), videos with no original,
-    a blur/ hash for an unknown id, the malformed hash."""
-    legacy = tmp_path / "legacy"
-    copy_tree(tree.root, legacy)
-    (legacy / "thumbs/only in yes.jpeg").write_bytes(picture(77_777, (32, 24), "JPEG"))
-    config = init_site(tmp_path / "site")
-    plan = plan_migration(config, legacy)
-    with Catalog.open(config.root) as cat:
-        run = migrate(cat, legacy)
-
-    def notes(report: MigrationReport) -> list[tuple[str, str]]:
-        return sorted((n["kind"], n["path"]) for n in report.notes)
-
-    assert ("no original", "v/mp4/clip1.mp4") in notes(plan)
-    assert ("blurhash", "blur/cache.json [no-such-image]") in notes(plan)
-    assert notes(plan) == notes(run)
-    assert plan.errors == run.errors and plan.found == run.found
-
-
-def test_dry_run_on_a_migrated_site_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
-    with Catalog.open(site_root) as cat:
-        migrate(cat, tree.root)
-    before_db = (site_root / "cv.db").read_bytes()
-    before_files = sorted(p.name for p in site_root.iterdir())
-    before_art = art_listing(site_root / "art")
-    result = CliRunner().invoke(
-        cli, ["migrate", "--root", str(site_root), "--dry-run", "--json", str(tree.root)]
-    )
-    plan = json.loads(result.stdout)
-    assert plan["already"] == tree.files - 1 and plan["migrated"] == {}
-    assert (site_root / "cv.db").read_bytes() == before_db
-    assert sorted(p.name for p in site_root.iterdir()) == before_files
-    assert art_listing(site_root / "art") == before_art
-
-
-def count_rows(db_path: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM legacy_files").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
-def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path: Path) -> None:
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    init_site(killed)
-    init_site(clean)
-    env = {**os.environ, "CVGALLERY_MIGRATE_BATCH": "16", "CVGALLERY_MIGRATE_BATCH_DELAY": "0.3"}
-    cmd = [sys.executable, "-m", "cvgallery", "migrate", "--json", "--root"]
-    proc = subprocess.Popen([*cmd, str(killed), str(tree.root)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while count_rows(killed / "cv.db") < 40 and time.monotonic() < deadline:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert 40 <= count_rows(killed / "cv.db") < tree.files - 1
-    rerun = subprocess.run([*cmd, str(killed), str(tree.root)], capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
-    report = json.loads(rerun.stdout)
-    assert report["validation"]["ok"], report["validation"]["problems"]
-    assert report["already"] >= 40
-    full = subprocess.run([*cmd, str(clean), str(tree.root)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert json.loads(full.stdout)["validation"]["ok"]
-    assert table_dump(killed / "cv.db") == table_dump(clean / "cv.db")
-    assert list((killed / "art").rglob(".tmp-*")) == []
-    assert sorted(art_listing(killed / "art")) == sorted(art_listing(clean / "art"))
-    verify = subprocess.run([sys.executable, "-m", "cvgallery", "verify", "--root", str(killed)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert verify.returncode == 0, verify.stderr
-
-
-def test_a_run_killed_between_registering_and_recording_is_completed_exactly(
-    tmp_path: Path,
-) -> None:
-    """add_files commits the originals it registers, migrate records their legacy_files rows
-    in the next transaction: a kill in between leaves images the rerun sees as duplicates.
-    The rerun still gives them the rows and the migrated_from mark a clean run gives."""
-    from cvgallery.ingest import add_files
-
-    small = make_legacy_tree(tmp_path / "legacy", count=4, full=False)
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    for site in (killed, clean):
-        init_site(site)
-    with Catalog.open(killed) as cat:
-        add_files(cat, sorted((small.root / "img").iterdir()), link=True, approve=False)
-        assert cat.conn.execute("SELECT COUNT(*) FROM legacy_files").fetchone()[0] == 0
-        assert migrate(cat, small.root).ok
-    with Catalog.open(clean) as cat:
-        assert migrate(cat, small.root).ok
-    assert table_dump(killed / "cv.db") == table_dump(clean / "cv.db")
-
-
 def test_awkward_contents_are_kept_and_round_trip(site_root: Path, tmp_path: Path) -> None:
     """Same stem twice, yes/ and no/ with other bytes, a derived file that is an original's
     bytes, a derived file that is not a picture: each kept, and export-legacy gives it back."""
-    from legacy_tree import picture
 
     from cvgallery.export import export_legacy
 
