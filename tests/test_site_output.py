@@ -217,3 +217,21 @@ def test_failed_image_is_retried_by_the_next_build(built: tuple[Catalog, Path]):
     third = build_site(catalog, out, process=False)
     assert not third.failed and (out / "image" / "p07.html").is_file()
     assert build_site(catalog, out, process=False).skipped
+
+
+def test_unreadable_content_page_is_reported_and_the_rest_built(built: tuple[Catalog, Path]):
+    catalog, out = built
+    content = catalog.config.root / "content"
+    content.mkdir()
+    (content / "about.md").write_text("# About\n")
+    (content / "broken.md").write_bytes(b"# Caf\xe9 latin-1, not UTF-8\n")
+    report = build_site(catalog, out, process=False)
+    assert len(report.failed) == 1
+    assert "broken.md" in report.failed[0] and "cannot read Markdown" in report.failed[0]
+    assert (out / "about.html").is_file() and not (out / "broken.html").exists()
+    assert len(list((out / "image").iterdir())) == 12
+    again = build_site(catalog, out, process=False)
+    assert not again.skipped and len(again.failed) == 1  # reported again, not "up to date"
+    (content / "broken.md").write_text("# Café\n")
+    fixed = build_site(catalog, out, process=False)
+    assert not fixed.failed and (out / "broken.html").is_file()

@@ -74,7 +74,8 @@ def build_site(
     rows = fetch_rows(catalog.conn)
     derived = fetch_derived(catalog.conn)
     theme = Theme(config)
-    intro, pages = load_pages(config.root / "content")
+    intro, pages, unreadable = load_pages(config.root / "content")
+    report.failed += unreadable
     content = [intro, *pages] if intro else pages
     fingerprint = _fingerprint([*rows, *derived], theme, content, url, config)
     previous = read_manifest(final)
@@ -91,9 +92,9 @@ def build_site(
         top = arrange(placed)
         report.images = len(top)
         render_site(tree, theme, config, top, intro, pages, url)
-        # An image left out (its file missing) is recorded nowhere else: without the
-        # fingerprint the next build renders again and reports it again, not "up to date".
-        complete = fingerprint if len(placed) == len(items) else None
+        # An image or page left out (file missing or unreadable) is recorded nowhere else:
+        # without the fingerprint the next build renders again and reports it again.
+        complete = fingerprint if len(placed) == len(items) and not unreadable else None
         tree.write_manifest(
             {"fingerprint": complete, "images": len(top), "generator": cvgallery.__version__}
         )

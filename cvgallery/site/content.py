@@ -17,7 +17,6 @@ import markdown
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
-from ..errors import BuildError
 from .query import slugify
 
 SAFE_LINK_SCHEMES = ("", "http", "https", "mailto")
@@ -94,17 +93,20 @@ def split_title(text: str, fallback: str) -> tuple[str, str]:
     return fallback.replace("-", " ").replace("_", " ").capitalize(), text
 
 
-def load_pages(content_dir: Path) -> tuple[ContentPage | None, list[ContentPage]]:
-    """content/index.md (the home page introduction) and the other pages, by file name."""
+def load_pages(content_dir: Path) -> tuple[ContentPage | None, list[ContentPage], list[str]]:
+    """content/index.md (the home page introduction), the other pages by file name, and
+    one message per file that could not be read (left out; the other pages go on)."""
     intro = None
     pages = []
+    failed: list[str] = []
     if not content_dir.is_dir():
-        return None, []
+        return None, [], failed
     for path in sorted(content_dir.glob("*.md")):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise BuildError(f"{path}: cannot read Markdown ({exc})") from exc
+            failed.append(f"{path}: cannot read Markdown ({exc})")
+            continue
         title, body = split_title(text, path.stem)
         slug = slugify(path.stem)
         page = ContentPage(path.stem, title, render_markdown(body), f"{slug}.html", path)
@@ -115,4 +117,4 @@ def load_pages(content_dir: Path) -> tuple[ContentPage | None, list[ContentPage]
             pages.append(page)
         else:
             pages.append(page)
-    return intro, pages
+    return intro, pages, failed
