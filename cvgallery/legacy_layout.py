@@ -176,13 +176,16 @@ def recorded(conn: sqlite3.Connection, rels: list[str]) -> set[str]:
     return found
 
 
+def owner_names(stem: str, stage: str | None = None) -> list[str]:
+    """The image names a legacy file name can stand for: its stem, and for video frames and
+    face-swap results also the stem without a ``-N`` / ``_N`` suffix."""
+    match = NUMBER_SUFFIX.match(stem)
+    return [stem, match.group(1)] if stage in SUFFIXED_STAGES and match else [stem]
+
+
 def find_image(conn: sqlite3.Connection, stem: str, stage: str | None = None) -> str | None:
     """The image a legacy name stands for: its original in img/, else yes/ or no/, else the id."""
-    candidates = [stem]
-    match = NUMBER_SUFFIX.match(stem)
-    if stage in SUFFIXED_STAGES and match:
-        candidates.append(match.group(1))
-    for name in candidates:
+    for name in owner_names(stem, stage):
         for folder in ("img", "yes", "no"):
             # One range scan of the primary key: "folder/name" up to "folder/name/" holds
             # "folder/name" and every "folder/name.<ext>" (and a few longer names, dropped).

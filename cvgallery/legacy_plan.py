@@ -20,8 +20,6 @@ from .errors import CvgalleryError
 from .ingest import batched
 from .legacy_layout import (
     DERIVED,
-    NUMBER_SUFFIX,
-    SUFFIXED_STAGES,
     VERBATIM_DIR,
     MigrationReport,
     Read,
@@ -32,6 +30,7 @@ from .legacy_layout import (
     classify,
     files_in,
     line_of,
+    owner_names,
     read_blur_file,
     read_file,
     recorded,
@@ -101,8 +100,7 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
             done = recorded(conn, chunk) if conn is not None else set()
             for rel in (r for r in chunk if r not in done):
                 stem = Path(rel).stem
-                base = NUMBER_SUFFIX.match(stem) if stage in SUFFIXED_STAGES else None
-                if not {stem, base.group(1) if base else stem} & owners and not known_id(stem):
+                if not owners.intersection(owner_names(stem, stage)) and not known_id(stem):
                     report.note(rel, "no original", "would be registered as its own image")
                     owners.add(stem)
     seen_sha: set[str] = set()
