@@ -65,6 +65,8 @@ def make_builder(
         except CvgalleryError as exc:
             say(f"Error: {exc}")
             return False
+        for failure in report.failed:  # as `cvgallery build` reports them
+            say(f"Error: {failure}")
         say(report.line())
         return True
 

@@ -176,3 +176,15 @@ def test_site_toml_and_theme_changes_trigger_a_rebuild(server):  # type: ignore[
         "{{ page.title }}</p>{% endblock %}\n"
     )
     assert wait_for(lambda: 'id="override"' in fetch(f"{base}/about.html")[1])
+
+
+def test_rebuild_failures_are_reported_and_the_site_still_served(server):  # type: ignore[no-untyped-def]
+    catalog, base, proc = server
+    content = catalog.config.root / "content"
+    (content / "broken.md").write_bytes(b"# Caf\xe9, not UTF-8\n")
+    (content / "about.md").write_text("# About\n\nthird version\n")
+    assert wait_for(lambda: "third version" in fetch(f"{base}/about.html")[1])
+    assert fetch(f"{base}/index.html")[0] == 200
+    proc.terminate()
+    output = proc.communicate(timeout=10)[0]
+    assert "broken.md: cannot read Markdown" in output, output
