@@ -52,8 +52,13 @@ class StageConfig:
     format: str = "jpeg"
     #: resize: encoder quality 1..100
     quality: int = 85
-    #: command: argv with {input}, {output} and {id} substituted as whole arguments
+    #: command: argv with {input}, {output} and {id} (and, with ``each``, {each} and
+    #: {each_id}) substituted as whole arguments
     command: tuple[str, ...] = ()
+    #: command: a second stage whose artifacts multiply the outputs: one output per
+    #: (approved source, approved image with an artifact of this stage), each its own
+    #: images row ``<source id>--<each id>`` with parent_id = the source (face-swap styles)
+    each: str | None = None
     #: command: extension of {output}
     ext: str = "png"
     #: command: seconds a job may run
@@ -197,6 +202,8 @@ def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
     for stage in stages.values():
         if stage.input not in STAGES and stage.input not in stages:
             raise ConfigError(f"{source}: stages.{stage.name}.input: unknown stage {stage.input!r}")
+        if stage.each is not None and stage.each not in STAGES and stage.each not in stages:
+            raise ConfigError(f"{source}: stages.{stage.name}.each: unknown stage {stage.each!r}")
     return stages
 
 
@@ -210,6 +217,13 @@ def _stage(source: str, name: str, values: dict[str, Any]) -> StageConfig:
         if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
             raise ConfigError(f"{source}: {where}.command must be a non-empty list of strings")
         values = {**values, "command": tuple(command)}
+        each = values.get("each")
+        if each is not None and not (isinstance(each, str) and each and each != name):
+            raise ConfigError(f"{source}: {where}.each must name another stage, not {each!r}")
+        if each is None and any("{each" in arg for arg in command):
+            raise ConfigError(f"{source}: {where}.command uses {{each}}/{{each_id}} without each")
+    elif "each" in values:
+        raise ConfigError(f"{source}: {where}.each is only for command stages")
     fmt = str(values.get("format", "jpeg")).lower()
     if fmt == "jpg":
         fmt = "jpeg"
@@ -284,4 +298,11 @@ y = 3
 # ext = "png"
 # timeout = 600
 # max_retries = 3
+#
+# One output per (source, style): each result is its own image, id "<source>--<style>":
+# [stages.face-swap-results]
+# input = "face-swap-sources"
+# each = "face-swap-styles"
+# command = ["facefusion", "--source", "{input}", "--style", "{each}", "--output", "{output}"]
+# ext = "jpeg"
 """

@@ -107,6 +107,14 @@ BEGIN
 END;
 """
 
+# jobs.variant: which `each` image a job of a matrix stage (a command stage with
+# ``each``, e.g. face-swap-results per style) is for; NULL for every other job. Such a
+# stage has one job per (source image_id, stage, variant), and that triple is the unit
+# the runner queues, claims, finishes, fails, recovers and retries.
+SCHEMA_3 = """
+ALTER TABLE jobs ADD COLUMN variant TEXT;
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -135,6 +143,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         "indexes, parent_id, job owner, blurhash context, legacy_files, updated_at trigger",
         _script(SCHEMA_2),
     ),
+    ("jobs.variant for stages with several outputs per source", _script(SCHEMA_3)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

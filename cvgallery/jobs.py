@@ -29,7 +29,7 @@ def complete_job(catalog: Catalog, image_id: str, stage: str) -> int:
     """The seed's db-complete-job; returns how many running jobs it closed."""
     cur = catalog.conn.execute(
         f"""UPDATE jobs SET status = 'completed', completed_at = {NOW}
-            WHERE image_id = ? AND stage = ? AND status = 'running'""",
+            WHERE image_id = ? AND stage = ? AND status = 'running' AND variant IS NULL""",
         (image_id, stage),
     )
     return cur.rowcount
@@ -40,7 +40,7 @@ def fail_job(catalog: Catalog, image_id: str, stage: str, error_message: str) ->
     cur = catalog.conn.execute(
         f"""UPDATE jobs SET status = 'failed', completed_at = {NOW},
                             error_message = ?, retry_count = retry_count + 1
-            WHERE image_id = ? AND stage = ? AND status = 'running'""",
+            WHERE image_id = ? AND stage = ? AND status = 'running' AND variant IS NULL""",
         (error_message, image_id, stage),
     )
     return cur.rowcount
@@ -130,7 +130,8 @@ def owner_alive(owner: str) -> bool:
 
 
 def recover_dead(catalog: Catalog) -> list[sqlite3.Row]:
-    """Put jobs left `running` by dead owners back to pending; return them (id, image_id, stage)."""
+    """Put jobs left `running` by dead owners back to pending; return them
+    (id, image_id, stage, variant)."""
     conn = catalog.conn
     owners = [
         r[0]
@@ -147,7 +148,7 @@ def recover_dead(catalog: Catalog) -> list[sqlite3.Row]:
             recovered += conn.execute(
                 """UPDATE jobs SET status = 'pending', owner = NULL, started_at = NULL
                    WHERE status = 'running' AND owner = ?
-                   RETURNING id, image_id, stage""",
+                   RETURNING id, image_id, stage, variant""",
                 (owner,),
             ).fetchall()
     return recovered
@@ -165,23 +166,31 @@ def claimable(catalog: Catalog, stages: list[str]) -> int:
     return int(catalog.conn.execute(sql, stages).fetchone()[0])
 
 
-def claim(catalog: Catalog, stages: list[str], owner: str, images: int) -> list[sqlite3.Row]:
-    """Atomically turn the pending jobs of up to ``images`` images (in ``stages``) into running
-    ones owned by ``owner``. All of an image's jobs come together, so one decode serves them.
+def claim(catalog: Catalog, stages: list[str], owner: str, units: int) -> list[sqlite3.Row]:
+    """Atomically turn the pending jobs of up to ``units`` (image, variant) units (in
+    ``stages``) into running ones owned by ``owner``. All of an image's jobs with the same
+    variant come together, so one decode serves every stage of a group; a matrix stage's
+    jobs (one variant per `each` image) are units of their own, so two runs share them.
 
     One UPDATE ... RETURNING inside BEGIN IMMEDIATE: two runs never claim the same job.
-    The subquery streams (no ORDER BY) and the unary + keeps the outer UPDATE on the
-    (image_id, stage) index, so a claim costs the same with 10 or 100,000 jobs pending.
+    The units are picked once (a materialised CTE; its subquery streams, no ORDER BY) and
+    the unary + keeps the outer UPDATE on the (image_id, stage) index, so a claim costs
+    the same with 10 or 100,000 jobs pending.
     """
     marks = ",".join("?" * len(stages))
     with db.transaction(catalog.conn):
         return catalog.conn.execute(
-            f"""UPDATE jobs SET status = 'running', owner = ?, started_at = {NOW},
+            f"""WITH unit(image_id, variant) AS MATERIALIZED (
+                    SELECT DISTINCT j.image_id, j.variant {_CLAIMABLE.format(marks=marks)}
+                    LIMIT ?)
+                UPDATE jobs SET status = 'running', owner = ?, started_at = {NOW},
                                completed_at = NULL
-                WHERE +status = 'pending' AND +stage IN ({marks}) AND image_id IN (
-                    SELECT DISTINCT j.image_id {_CLAIMABLE.format(marks=marks)} LIMIT ?)
-                RETURNING id, image_id, stage, retry_count""",
-            (owner, *stages, *stages, images),
+                WHERE +status = 'pending' AND +stage IN ({marks})
+                  AND image_id IN (SELECT image_id FROM unit)
+                  AND EXISTS (SELECT 1 FROM unit u
+                              WHERE u.image_id = jobs.image_id AND u.variant IS jobs.variant)
+                RETURNING id, image_id, stage, variant, retry_count""",
+            (*stages, units, owner, *stages),
         ).fetchall()
 
 

@@ -12,8 +12,8 @@ The jobs are then run by cvgallery.runner (atomic claims, a process pool, batche
 commits). Jobs a dead run left `running` go back to pending first, and its temporary
 files are removed. (A `running` row with no owner, as the seed's db-start-job writes for
 an outside script, is left alone: that script is assumed to be working on it.)
-Stages run in dependency order: a stage waits for the stages its input comes from (the
-resizes of a video wait for its poster frame in video-frames).
+Stages run in dependency order: a stage waits for the stages its input (and ``each``)
+comes from (the resizes of a video wait for its poster frame in video-frames).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .runner import (
     stage_deps,
 )
 from .stages import command as command_stage
+from .stages import matrix as matrix_stage
 from .stages import resize as resize_stage
 from .stages import video as video_stage
 
@@ -95,8 +96,11 @@ def plan_stage(catalog: Catalog, cfg: StageConfig) -> tuple[int, int]:
     """Queue pending jobs for the stage's missing or outdated artifacts.
 
     Returns (up-to-date count, blocked count). One transaction, so two runs planning at
-    once never queue the same (image, stage) twice.
+    once never queue the same (image, stage) twice. A stage with ``each`` queues one job
+    per (source, each image) pair instead: see cvgallery.stages.matrix.
     """
+    if cfg.each is not None:
+        return matrix_stage.plan(catalog, cfg)
     source, source_params = source_clause(catalog.config, cfg)
     base = f"""FROM images i
         JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
@@ -110,13 +114,15 @@ def plan_stage(catalog: Catalog, cfg: StageConfig) -> tuple[int, int]:
             f"""INSERT INTO jobs (image_id, stage, status, retry_count)
                 SELECT i.id, ?, 'pending', 0 {base} AND {_OUTDATED}
                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = i.id AND j.stage = ?
+                                AND j.variant IS NULL
                                 AND j.status IN ('pending', 'running', 'failed'))""",
             (cfg.name, *params, key, cfg.name),
         )
         current, blocked = conn.execute(
             f"""SELECT COALESCE(SUM(NOT {_OUTDATED}), 0),
                        COALESCE(SUM({_OUTDATED} AND EXISTS (SELECT 1 FROM jobs j
-                           WHERE j.image_id = i.id AND j.stage = ? AND j.status = 'failed')), 0)
+                           WHERE j.image_id = i.id AND j.stage = ? AND j.variant IS NULL
+                           AND j.status = 'failed')), 0)
                 {base}""",
             (key, key, cfg.name, *params),
         ).fetchone()

@@ -24,6 +24,7 @@ from .catalog import Catalog
 from .config import SiteConfig, StageConfig
 from .stages import Made, Output
 from .stages import command as command_stage
+from .stages import matrix as matrix_stage
 from .stages import resize as resize_stage
 from .stages import video as video_stage
 from .stages.blurhash import context as blurhash_context
@@ -41,9 +42,12 @@ class JobFailure:
     image_id: str
     stage: str
     error: str
+    #: a matrix stage's `each` image (the output is image_id--variant)
+    variant: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.image_id} {self.stage}: {self.error}"
+        what = self.image_id if self.variant is None else f"{self.image_id} x {self.variant}"
+        return f"{what} {self.stage}: {self.error}"
 
 
 @dataclass
@@ -73,7 +77,7 @@ class ProcessReport:
 
 
 def stage_deps(config: SiteConfig, cfg: StageConfig) -> set[str]:
-    deps = {cfg.input}
+    deps = {cfg.input} if cfg.each is None else {cfg.input, cfg.each}
     video = config.stages.get("video-frames")
     if cfg.kind == "resize" and cfg.input == "upstream" and video and video.kind == "video":
         deps.add("video-frames")  # a video's resizes come from its poster frame
@@ -102,6 +106,8 @@ class _Inline(Executor):
 class _Claimed:
     image_id: str
     jobs: dict[str, list[int]]  # stage -> job ids (normally one)
+    #: a matrix stage's job: the id of its `each` image
+    variant: str | None = None
     #: the worker function and its task, once built (kept to run it again alone)
     fn: Callable[[Any], list[Made]] | None = None
     task: Any = None
@@ -223,10 +229,11 @@ class Runner:
                 return claimed.failed(f"{type(exc).__name__}: {exc}")
 
     def _tasks(self, group: list[str], rows: list[Any]) -> list[_Claimed]:
-        """One task per claimed image; an image whose task cannot be built fails here."""
-        by_image: dict[str, _Claimed] = {}
+        """One task per claimed image (and variant); one whose task cannot be built fails here."""
+        by_image: dict[tuple[str, str | None], _Claimed] = {}
         for row in rows:
-            claimed = by_image.setdefault(row["image_id"], _Claimed(row["image_id"], {}))
+            unit = (row["image_id"], row["variant"])
+            claimed = by_image.setdefault(unit, _Claimed(row["image_id"], {}, row["variant"]))
             claimed.jobs.setdefault(row["stage"], []).append(row["id"])
         out = []
         for claimed in by_image.values():
@@ -269,6 +276,8 @@ class Runner:
             blur = (BLURHASH_STAGE, config.blurhash_x, config.blurhash_y)
             task = resize_stage.ResizeTask(claimed.image_id, source, tuple(outputs), self.tag, blur)
             return task, resize_stage.make_resized
+        if first.each is not None:
+            return self._matrix_task(first, claimed, source, src["sha256"])
         filename = f"{name}.{first.ext if first.kind == 'command' else 'jpeg'}"
         dest, rel = str(art / first.name / filename), store.relative_path(first.name, filename)
         if first.kind == "video":
@@ -281,6 +290,40 @@ class Runner:
         )
         return command, command_stage.run_command
 
+    def _matrix_task(
+        self, cfg: StageConfig, claimed: _Claimed, source: str, source_sha256: str
+    ) -> tuple[Any, Callable[[Any], list[Made]]]:
+        """The command for one (source, each image) pair; see cvgallery.stages.matrix."""
+        each_id, conn = claimed.variant, self.catalog.conn
+        if each_id is None:
+            raise ValueError(f"a {cfg.name} job names no {cfg.each} image (jobs.variant)")
+        each = conn.execute(
+            "SELECT file_path, sha256 FROM artifacts WHERE image_id = ? AND stage = ?",
+            (each_id, cfg.each),
+        ).fetchone()
+        if each is None:
+            raise ValueError(f"no {cfg.each} artifact for {each_id!r} to make it with")
+        child = matrix_stage.check_child_id(conn, claimed.image_id, each_id, cfg.name)
+        filename = f"{store.safe_name(child)}.{cfg.ext}"
+        params = matrix_stage.matrix_params(cfg, source_sha256, each["sha256"], each_id)
+        out = Output(
+            cfg.name,
+            str(self.catalog.art_dir / cfg.name / filename),
+            store.relative_path(cfg.name, filename),
+            params,
+        )
+        task = command_stage.CommandTask(
+            claimed.image_id,
+            source,
+            out,
+            cfg.command,
+            cfg.timeout,
+            self.tag,
+            each=str(self.catalog.art_dir / each["file_path"]),
+            each_id=each_id,
+        )
+        return task, command_stage.run_command
+
     def _commit(self) -> None:
         if not self.results:
             return
@@ -292,9 +335,20 @@ class Runner:
                 by_stage = {m.stage: m for m in made_list}
                 for stage, job_ids in claimed.jobs.items():
                     made = by_stage.get(stage) or Made(stage, error="the worker returned no result")
+                    if not made.error and claimed.variant is not None:
+                        error, unused = matrix_stage.record_output(
+                            catalog, claimed.image_id, claimed.variant, made
+                        )
+                        replaced += unused
+                        made.error = error
                     if made.error:
                         jobs_lib.fail(catalog, job_ids, self.owner, made.error)
-                        self.report.failed.append(JobFailure(claimed.image_id, stage, made.error))
+                        failure = JobFailure(claimed.image_id, stage, made.error, claimed.variant)
+                        self.report.failed.append(failure)
+                        continue
+                    if claimed.variant is not None:
+                        jobs_lib.finish(catalog, job_ids, self.owner)
+                        self.report.made += 1
                         continue
                     old = catalog.record_artifact(
                         claimed.image_id,

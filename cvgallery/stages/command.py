@@ -2,7 +2,8 @@
 
 The command is an argv list run without a shell. ``{input}`` (the input stage's file),
 ``{output}`` (a temporary path in art/<stage>/) and ``{id}`` are substituted inside each
-argument, so a value with spaces or quotes stays one argument. When the command exits 0
+argument, so a value with spaces or quotes stays one argument. A stage with ``each``
+(cvgallery.stages.matrix) also gets ``{each}`` and ``{each_id}``. When the command exits 0
 and left a readable file at ``{output}``, cvgallery renames it to art/<stage>/<id>.<ext>.
 A non-zero exit, a timeout (the whole process group is killed) or a missing, empty or
 unreadable output fails the job with the exit status and the tail of stderr.
@@ -26,7 +27,7 @@ from ..config import IMAGE_FORMATS, StageConfig
 from . import GENERATOR, Made, Output, tail
 from .worker import die_with_parent
 
-_PLACEHOLDER = re.compile(r"\{(input|output|id)\}")
+_PLACEHOLDER = re.compile(r"\{(input|output|id|each|each_id)\}")
 _IMAGE_EXTS = {*IMAGE_FORMATS, "jpg", "gif", "bmp", "tif", "tiff", "avif"}
 
 
@@ -38,6 +39,9 @@ class CommandTask:
     argv: tuple[str, ...]
     timeout: float
     tag: str = ""
+    #: a matrix stage's {each} (the path of the each image's artifact) and {each_id}
+    each: str | None = None
+    each_id: str | None = None
 
 
 class _Failed(Exception):
@@ -59,8 +63,9 @@ def command_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any
 
 
 def substitute(argv: tuple[str, ...], values: dict[str, str]) -> list[str]:
-    """Each placeholder replaced inside its own argument: never split, never a shell."""
-    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in argv]
+    """Each placeholder replaced inside its own argument: never split, never a shell.
+    A placeholder with no value (``{each}`` outside a matrix stage) stays as written."""
+    return [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), arg) for arg in argv]
 
 
 def run_command(task: CommandTask) -> list[Made]:
@@ -69,9 +74,10 @@ def run_command(task: CommandTask) -> list[Made]:
     try:
         with store.atomic_path(Path(out.dest), tag=task.tag) as tmp:
             tmp.unlink()  # the command must create it: "wrote nothing" is then visible
-            argv = substitute(
-                task.argv, {"input": task.source, "output": str(tmp), "id": task.image_id}
-            )
+            values = {"input": task.source, "output": str(tmp), "id": task.image_id}
+            if task.each is not None and task.each_id is not None:
+                values.update(each=task.each, each_id=task.each_id)
+            argv = substitute(task.argv, values)
             stderr = _run(argv, task.timeout)
             if not tmp.exists() or tmp.stat().st_size == 0:
                 raise _Failed(f"command wrote no output at {{output}}; stderr: {tail(stderr)}")
