@@ -188,3 +188,46 @@ def test_rebuild_failures_are_reported_and_the_site_still_served(server):  # typ
     proc.terminate()
     output = proc.communicate(timeout=10)[0]
     assert "broken.md: cannot read Markdown" in output, output
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()), reason="needs chromium and chromedriver"
+)
+def test_browser_reloads_by_itself_after_a_change(server, tmp_path: Path):  # type: ignore[no-untyped-def]
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    catalog, base, _proc = server
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(f"{base}/about.html")
+        WebDriverWait(driver, 10).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+        assert driver.execute_script("return typeof window.LiveReload") == "object"
+        driver.execute_script("window.notReloaded = true")
+        about = catalog.config.root / "content" / "about.md"
+        # livereload's script connects a moment after the page loads; a change made before
+        # that reloads no one, so change the page again until the browser shows it
+        for attempt in range(10):
+            about.write_text(f"# About\n\nreloaded text {attempt}\n")
+            try:
+                WebDriverWait(driver, 3).until(lambda d: "reloaded text" in d.page_source)
+                break
+            except TimeoutException:
+                continue
+        assert "reloaded text" in driver.page_source
+        assert driver.execute_script("return window.notReloaded === undefined")
+    finally:
+        driver.quit()
