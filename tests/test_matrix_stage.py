@@ -187,6 +187,7 @@ def test_a_failing_pair_fails_only_its_job_until_retried(root: Path, bin_dir: Pa
     assert report.made == 3
     [failure] = report.failed
     assert (failure.image_id, failure.variant) == ("b", "s2")
+    assert str(failure).startswith("b x s2 face-swap-results: exit status 3")
     assert "exit status 3" in failure.error and "no face found in b--s2" in failure.error
     assert set(artifacts(root, STAGE)) == CHILDREN - {"b--s2"}
     assert "b--s2" not in images(root)
@@ -306,3 +307,20 @@ def test_a_version_2_catalog_gets_jobs_variant_and_keeps_its_rows(tmp_path: Path
     assert job["owner"] == "h:1:1" and job["variant"] is None
     assert conn.execute("SELECT sha256 FROM images").fetchone()[0] == "sha-x"
     conn.close()
+
+
+def test_pairs_left_running_by_a_dead_run_are_made_by_the_next(root: Path, bin_dir: Path) -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs: its owner is dead
+    with Catalog.open(root) as catalog:
+        plan_stage(catalog, catalog.config.stages[STAGE])
+        taken = jobs_lib.claim(catalog, [STAGE], f"{socket.gethostname()}:{gone.pid}:1", 2)
+    assert len(taken) == 2
+    report = run(root, workers=2)
+    assert report.recovered == 2 and report.made == 4 and report.failed == []
+    assert runs(bin_dir) == PAIRS
+    assert {j["status"] for j in jobs_of(root)} == {"completed"} and len(jobs_of(root)) == 4
+    assert set(artifacts(root, STAGE)) == CHILDREN
