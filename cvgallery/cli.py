@@ -249,8 +249,9 @@ def jobs(
         return
     for row in rows:
         error = f"  {row['error_message']}" if row["error_message"] else ""
+        variant = f" x {row['variant']}" if row.get("variant") else ""
         click.echo(
-            f"{row['id']:>6} {row['status']:<9} {row['stage']:<18} {row['image_id']}"
+            f"{row['id']:>6} {row['status']:<9} {row['stage']:<18} {row['image_id']}{variant}"
             f"  retries={row['retry_count']}{error}"
         )
     say(f"{len(rows)} jobs")
