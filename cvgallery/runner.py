@@ -22,7 +22,7 @@ from . import db, store
 from . import jobs as jobs_lib
 from .catalog import Catalog
 from .config import SiteConfig, StageConfig
-from .stages import Made, Output
+from .stages import Made, Output, record_made
 from .stages import command as command_stage
 from .stages import matrix as matrix_stage
 from .stages import resize as resize_stage
@@ -350,16 +350,7 @@ class Runner:
                         jobs_lib.finish(catalog, job_ids, self.owner)
                         self.report.made += 1
                         continue
-                    old = catalog.record_artifact(
-                        claimed.image_id,
-                        stage,
-                        made.file_path,
-                        made.sha256,
-                        made.width,
-                        made.height,
-                        made.file_size,
-                        made.params,
-                    )
+                    old = record_made(catalog, claimed.image_id, made)
                     if old:
                         replaced.append(old)
                     if made.blurhash and made.width and made.height:

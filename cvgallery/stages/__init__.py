@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 GENERATOR = "cvgallery"
 
@@ -39,6 +42,20 @@ class Made:
     error: str | None = None
     #: video: frames registered as their own images rows (dicts, see stages.video)
     children: list[dict[str, Any]] = field(default_factory=list)
+
+
+def record_made(catalog: Catalog, image_id: str, made: Made) -> str | None:
+    """Record ``made`` as the (image_id, made.stage) artifact; the path it replaced, if other."""
+    return catalog.record_artifact(
+        image_id,
+        made.stage,
+        made.file_path,
+        made.sha256,
+        made.width,
+        made.height,
+        made.file_size,
+        made.params,
+    )
 
 
 def sha256_bytes(data: bytes) -> str:

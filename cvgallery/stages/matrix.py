@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from .. import db
 from ..catalog import NOW
 from ..config import StageConfig
-from . import GENERATOR, Made
+from . import Made, record_made
+from .command import command_params
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -48,11 +49,8 @@ def matrix_params(
     cfg: StageConfig, source_sha256: str | None, each_sha256: str | None, each_id: str
 ) -> dict[str, Any]:
     return {
-        "generator": GENERATOR,
+        **command_params(cfg, source_sha256),
         "config_key": config_key(cfg),
-        "command": list(cfg.command),
-        "ext": cfg.ext,
-        "source_sha256": source_sha256,
         "each": cfg.each,
         "each_sha256": each_sha256,
         "each_id": each_id,
@@ -156,16 +154,7 @@ def record_output(
                 file_size = excluded.file_size, mime_type = excluded.mime_type""",
         (child, made.sha256, made.width, made.height, made.file_size, mime, source_id),
     )
-    old = catalog.record_artifact(
-        child,
-        made.stage,
-        made.file_path,
-        made.sha256,
-        made.width,
-        made.height,
-        made.file_size,
-        made.params,
-    )
+    old = record_made(catalog, child, made)
     return None, [old] if old else []
 
 
