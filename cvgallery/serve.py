@@ -37,11 +37,14 @@ def check_port(host: str, port: int) -> None:
 
 
 def watched_paths(root: Path) -> list[Path]:
-    """site.toml, content/, the site's themes/ and the catalog (cv.db and its WAL)."""
+    """site.toml, content/, the site's themes/, the catalog (cv.db and its WAL) and the
+    folders new originals are dropped into."""
     from .site.theme import builtin_themes_dir
 
+    config = load_config(root)
     paths = [root / CONFIG_NAME, root / "content", root / "themes", root / DB_NAME]
     paths.append(root / f"{DB_NAME}-wal")
+    paths += [config.art_dir / "upstream", config.art_dir / "video-sources"]
     try:
         paths.append(builtin_themes_dir())
     except CvgalleryError:
@@ -95,9 +98,10 @@ def serve(
     if not make_builder(root, output, say, process)():
         if not output.is_dir():
             raise UsageError("the first build failed; nothing to serve")
-    # Rebuilds only render: the catalog changes they react to come from other commands,
-    # and a build that wrote to cv.db would wake the watcher again.
-    rebuild = make_builder(root, output, say, process=False)
+    # A rebuild processes too, so an image approved meanwhile gets its web copy and shows
+    # up. Its own writes to cv.db wake the watcher once more; that build finds nothing
+    # to do, writes nothing, and the loop ends.
+    rebuild = make_builder(root, output, say, process)
     server = Server()
     for path in watched_paths(root):
         server.watch(str(path), rebuild, delay=0.2)

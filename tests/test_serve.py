@@ -113,6 +113,46 @@ def test_content_and_catalog_changes_trigger_a_rebuild(server):  # type: ignore[
     assert 'data-id="s1"' not in fetch(f"{base}/index.html")[1]
 
 
+def test_an_image_approved_while_serving_is_processed_and_shown(catalog: Catalog, tmp_path: Path):
+    from PIL import Image
+
+    root = catalog.config.root
+    add_processed(catalog, "first", seed=1)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cvgallery", "serve", "--port", str(port), "--root", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: 'data-id="first"' in fetch(f"{base}/index.html")[1])
+        picture = tmp_path / "later.jpeg"
+        Image.new("RGB", (640, 480), (200, 120, 40)).save(picture)
+        added = subprocess.run(
+            [sys.executable, "-m", "cvgallery", "add", str(picture), "--root", str(root)],
+            capture_output=True,
+            text=True,
+        )
+        assert added.returncode == 0, added.stderr
+        subprocess.run(
+            [sys.executable, "-m", "cvgallery", "approve", "later", "--root", str(root)],
+            check=True,
+            capture_output=True,
+        )
+        assert wait_for(lambda: 'data-id="later"' in fetch(f"{base}/index.html")[1])
+        with Catalog.open(root) as fresh:
+            assert fresh.artifact("later", "web-optimized") is not None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def test_port_in_use_is_a_clear_error(catalog: Catalog):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
