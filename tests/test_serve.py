@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,26 +46,13 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
-@pytest.fixture
-def server(catalog: Catalog) -> Iterator[tuple[Catalog, str, subprocess.Popen[str]]]:
-    for n in range(3):
-        add_processed(catalog, f"s{n}", seed=n, created_at=f"2026-03-01 00:00:0{n}")
-    root = catalog.config.root
-    (root / "content").mkdir()
-    (root / "content" / "about.md").write_text("# About\n\nfirst version\n")
+@contextmanager
+def serving(root: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A real `cvgallery serve` on a free port; yields its base URL once it answers."""
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cvgallery",
-            "serve",
-            "--no-process",
-            "--port",
-            str(port),
-            "--root",
-            str(root),
-        ],
+        [sys.executable, "-m", "cvgallery", "serve", *options, "--port", str(port)]
+        + ["--root", str(root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -74,7 +62,7 @@ def server(catalog: Catalog) -> Iterator[tuple[Catalog, str, subprocess.Popen[st
         if not wait_for(lambda: fetch(f"{base}/index.html")[0] == 200):
             proc.kill()
             pytest.fail(f"server did not start: {proc.communicate()[0]}")
-        yield catalog, base, proc
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -82,6 +70,17 @@ def server(catalog: Catalog) -> Iterator[tuple[Catalog, str, subprocess.Popen[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def server(catalog: Catalog) -> Iterator[tuple[Catalog, str, subprocess.Popen[str]]]:
+    for n in range(3):
+        add_processed(catalog, f"s{n}", seed=n, created_at=f"2026-03-01 00:00:0{n}")
+    root = catalog.config.root
+    (root / "content").mkdir()
+    (root / "content" / "about.md").write_text("# About\n\nfirst version\n")
+    with serving(root, "--no-process") as (base, proc):
+        yield catalog, base, proc
 
 
 def test_serves_the_site_and_nothing_outside_it(server):  # type: ignore[no-untyped-def]
@@ -118,39 +117,20 @@ def test_an_image_approved_while_serving_is_processed_and_shown(catalog: Catalog
 
     root = catalog.config.root
     add_processed(catalog, "first", seed=1)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cvgallery", "serve", "--port", str(port), "--root", str(root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(root) as (base, _proc):
         assert wait_for(lambda: 'data-id="first"' in fetch(f"{base}/index.html")[1])
         picture = tmp_path / "later.jpeg"
         Image.new("RGB", (640, 480), (200, 120, 40)).save(picture)
-        added = subprocess.run(
-            [sys.executable, "-m", "cvgallery", "add", str(picture), "--root", str(root)],
-            capture_output=True,
-            text=True,
-        )
-        assert added.returncode == 0, added.stderr
-        subprocess.run(
-            [sys.executable, "-m", "cvgallery", "approve", "later", "--root", str(root)],
-            check=True,
-            capture_output=True,
-        )
+        for command in (["add", str(picture)], ["approve", "later"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "cvgallery", *command, "--root", str(root)],
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr
         assert wait_for(lambda: 'data-id="later"' in fetch(f"{base}/index.html")[1])
         with Catalog.open(root) as fresh:
             assert fresh.artifact("later", "web-optimized") is not None
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_port_in_use_is_a_clear_error(catalog: Catalog):
