@@ -33,7 +33,7 @@ sqlite3 "$DB" "PRAGMA busy_timeout=60000; INSERT OR REPLACE INTO images (id, sha
 
 def seed_approach(corpus: Path, workdir: Path) -> float:
     db = workdir / "seed.db"
-    from cvgallery.db import SEED_SCHEMA
+    from cvgallery.catalog.schema import SEED_SCHEMA
 
     conn = sqlite3.connect(db)
     conn.executescript(SEED_SCHEMA)

@@ -27,8 +27,8 @@ from pathlib import Path
 import blurhash_rs
 from PIL import Image
 
-from cvgallery import db
 from cvgallery.catalog import Catalog, init_site
+from cvgallery.catalog import schema as db
 
 USERS = 50
 
@@ -146,7 +146,7 @@ def main() -> None:
         startup, _mb, _ = timed([sys.executable, "-c", "import cvgallery.cli"])
         print(f"  (of which Python start + imports: {startup:.2f} s)")
         with Catalog.open(root) as catalog:
-            catalog.reject(["img000005"])
+            catalog.images.reject(["img000005"])
         one, one_mb, line = timed(cvgallery(root, "build", "--no-process"))
         print(f"cvgallery rebuild after 1 reject:  {one:6.2f} s  peak {one_mb:5.0f} MB  [{line}]")
         home = root / "art" / "gallery-html" / "index.html"

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import __version__
-from . import jobs as jobs_lib
-from .catalog import Catalog, init_site
+from .catalog import STATUSES, Catalog, init_site
 from .config import find_root
 from .errors import CvgalleryError
 
@@ -128,7 +127,9 @@ def add(
 def approve(ids: tuple[str, ...], root: Path) -> None:
     """Approve images (replaces yes/); `-` reads ids from stdin, one per line."""
     with Catalog.open(root) as catalog:
-        _report_review(catalog.approve(read_ids(ids)), "approved")
+        with catalog.transaction():
+            result = catalog.images.approve(read_ids(ids))
+        _report_review(result, "approved")
 
 
 @cli.command()
@@ -138,7 +139,9 @@ def approve(ids: tuple[str, ...], root: Path) -> None:
 def reject(ids: tuple[str, ...], reason: str, root: Path) -> None:
     """Reject images (replaces no/); `-` reads ids from stdin, one per line."""
     with Catalog.open(root) as catalog:
-        _report_review(catalog.reject(read_ids(ids), reason), "rejected")
+        with catalog.transaction():
+            result = catalog.images.reject(read_ids(ids), reason)
+        _report_review(result, "rejected")
 
 
 def _report_review(result: Any, verb: str) -> None:
@@ -205,9 +208,11 @@ def artifact() -> None:
 @root_option
 def artifact_log(image_id: str, stage: str, path: Path, params: str | None, root: Path) -> None:
     """Record PATH as the STAGE artifact of image ID (linked into art/STAGE/ if elsewhere)."""
+    from .ingest import log_artifact
+
     with Catalog.open(root) as catalog:
-        info = catalog.log_artifact(image_id, stage, path, params)
-    say(f"logged {image_id} {stage} {info.file_path}")
+        file_path = log_artifact(catalog, image_id, stage, path, params)
+    say(f"logged {image_id} {stage} {file_path}")
 
 
 @artifact.command("sync")
@@ -216,22 +221,24 @@ def artifact_log(image_id: str, stage: str, path: Path, params: str | None, root
 @root_option
 def artifact_sync(stage: str, directory: Path, root: Path) -> None:
     """Record every image file under DIRECTORY as a STAGE artifact (ids from file names)."""
+    from .ingest import sync_artifacts
+
     with Catalog.open(root) as catalog:
-        results = catalog.sync_artifacts(stage, directory)
+        results = sync_artifacts(catalog, stage, directory)
     failed = 0
     for r in results:
         if r.error:
             failed += 1
             click.echo(f"Error: {r.path}: {r.error}", err=True)
         else:
-            say(f"logged {r.image_id} {stage} {r.info.file_path if r.info else ''}")
+            say(f"logged {r.image_id} {stage} {r.file_path}")
     say(f"{len(results) - failed} logged, {failed} failed")
     if failed:
         sys.exit(1)
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(jobs_lib.STATUSES), help="Only jobs in this state.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this state.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--limit", type=int, default=None, help="At most this many rows.")
 @root_option
@@ -243,7 +250,7 @@ def jobs(
     if ctx.invoked_subcommand is not None:
         return
     with Catalog.open(root) as catalog:
-        rows = jobs_lib.list_jobs(catalog, status, limit)
+        rows = catalog.jobs.history(status, limit)
     if as_json:
         print_json(rows)
         return
@@ -268,7 +275,11 @@ def jobs(
 def jobs_retry(max_retries: int | None, root: Path) -> None:
     """Re-queue failed jobs whose retry_count is below the maximum."""
     with Catalog.open(root) as catalog:
-        requeued = jobs_lib.retry_failed(catalog, max_retries)
+        requeued = catalog.jobs.retry_failed(
+            (lambda _stage: max_retries)
+            if max_retries is not None
+            else catalog.config.max_retries_for
+        )
     say(f"re-queued {len(requeued)} failed jobs")
 
 

@@ -10,7 +10,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 
@@ -38,36 +38,24 @@ IMAGE_FORMATS = ("jpeg", "webp", "png")
 
 @dataclass(frozen=True)
 class StageConfig:
-    """How one stage is made. ``kind`` is resize (built in), command (an outside tool) or video."""
+    """How one stage is made: the keys every stage takes; ``settings`` holds its kind's own
+    (a frozen dataclass defined by the kind, see cvgallery.stages.base)."""
 
     name: str
+    #: resize (built in), command (an outside tool), video, or a registered kind
     kind: str
     #: the stage whose file is the source ({input} of a command)
     input: str = "upstream"
-    #: resize: the box edge ("fit") or the width ("width") in pixels; never upscaled
-    size: int = 400
-    #: resize: "fit" keeps the picture within size x size, "width" makes it size px wide
-    fit: str = "fit"
-    #: resize: output format, one of jpeg, webp, png
-    format: str = "jpeg"
-    #: resize: encoder quality 1..100
-    quality: int = 85
-    #: command: argv with {input}, {output} and {id} (and, with ``each``, {each} and
-    #: {each_id}) substituted as whole arguments
-    command: tuple[str, ...] = ()
-    #: command: a second stage whose artifacts multiply the outputs: one output per
-    #: (approved source, approved image with an artifact of this stage), each its own
-    #: images row ``<source id>--<each id>`` with parent_id = the source (face-swap styles)
+    #: a second stage whose artifacts multiply the outputs: one output per (approved source,
+    #: approved image with an artifact of this stage), each its own images row
+    #: ``<source id>--<each id>`` with parent_id = the source (face-swap styles); command only
     each: str | None = None
-    #: command: extension of {output}
-    ext: str = "png"
-    #: command: seconds a job may run
-    timeout: float = 600.0
     #: failed jobs are re-queued by `jobs retry` while retry_count is below this;
     #: None means the site's [jobs] max_retries
     max_retries: int | None = None
-    #: video: evenly spaced frames extracted besides the poster frame
-    frames: int = 4
+    #: at most this many of the stage's tasks run at once (None: -j)
+    workers: int | None = None
+    settings: Any = None
 
 
 DEFAULT_STAGES: dict[str, dict[str, Any]] = {
@@ -180,25 +168,22 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
     return SiteConfig(root=root, **kw)
 
 
+_STAGE_KEYS = {"kind", "input", "each", "max_retries", "workers"}
+
+
 def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DEFAULT_STAGES.items()}
-    allowed = {f.name for f in fields(StageConfig)} - {"name"}
     for name, table in raw.items():
         where = f"stages.{name}"
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: {where} must be a table")
-        bad = set(table) - allowed
-        if bad:
-            raise ConfigError(f"{source}: unknown key {where}.{sorted(bad)[0]}")
         if name in ("upstream", "video-sources", "gallery-html"):
             raise ConfigError(f"{source}: {where}: this stage is not made by a processing step")
         base = merged.get(name, {})
         if "command" in table and "kind" not in table:
             base = {"kind": "command"}
         merged[name] = {**base, **table}
-    stages: dict[str, StageConfig] = {}
-    for name, values in merged.items():
-        stages[name] = _stage(source, name, values)
+    stages = {name: _stage(source, name, values) for name, values in merged.items()}
     for stage in stages.values():
         if stage.input not in STAGES and stage.input not in stages:
             raise ConfigError(f"{source}: stages.{stage.name}.input: unknown stage {stage.input!r}")
@@ -208,42 +193,80 @@ def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
 
 
 def _stage(source: str, name: str, values: dict[str, Any]) -> StageConfig:
+    # The kinds live above this module; the registry is asked only when a config is read.
+    from .stages import KINDS
+
     where = f"stages.{name}"
-    kind = values.get("kind")
-    if kind not in ("resize", "command", "video"):
-        raise ConfigError(f"{source}: {where}.kind must be resize, command or video, not {kind!r}")
-    if kind == "command":
-        command = values.get("command")
-        if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-            raise ConfigError(f"{source}: {where}.command must be a non-empty list of strings")
-        values = {**values, "command": tuple(command)}
-        each = values.get("each")
-        if each is not None and not (isinstance(each, str) and each and each != name):
+    kind = KINDS.get(values.get("kind"))  # type: ignore[arg-type]
+    if kind is None:
+        known = ", ".join(sorted(KINDS))
+        raise ConfigError(
+            f"{source}: {where}.kind must be one of {known}, not {values.get('kind')!r}"
+        )
+    own = {f.name: f for f in fields(kind.Settings)}
+    bad = set(values) - _STAGE_KEYS - set(own)
+    if bad:
+        raise ConfigError(f"{source}: unknown key {where}.{sorted(bad)[0]}")
+    hints = get_type_hints(kind.Settings)
+    settings_kw = {
+        key: _setting(source, f"{where}.{key}", values[key], hints[key])
+        for key in own
+        if key in values
+    }
+    try:
+        settings = kind.Settings(**settings_kw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {where}: {exc}") from exc
+    problem = kind.check(settings, values.get("each"))
+    if problem:
+        raise ConfigError(f"{source}: {where}.{problem}")
+    each = values.get("each")
+    if each is not None:
+        if not kind.supports_each:
+            raise ConfigError(f"{source}: {where}.each is only for command stages")
+        if not (isinstance(each, str) and each and each != name):
             raise ConfigError(f"{source}: {where}.each must name another stage, not {each!r}")
-        if each is None and any("{each" in arg for arg in command):
-            raise ConfigError(f"{source}: {where}.command uses {{each}}/{{each_id}} without each")
-    elif "each" in values:
-        raise ConfigError(f"{source}: {where}.each is only for command stages")
-    fmt = str(values.get("format", "jpeg")).lower()
-    if fmt == "jpg":
-        fmt = "jpeg"
-    if fmt not in IMAGE_FORMATS:
-        raise ConfigError(f"{source}: {where}.format must be one of {', '.join(IMAGE_FORMATS)}")
-    values = {**values, "format": fmt}
-    if values.get("fit", "fit") not in ("fit", "width"):
-        raise ConfigError(f"{source}: {where}.fit must be 'fit' or 'width'")
-    quality = values.get("quality", 85)
-    if not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ConfigError(f"{source}: {where}.quality must be an integer 1..100, not {quality!r}")
-    for key in ("size", "frames", "max_retries"):
+    for key in ("max_retries", "workers"):
         if key in values:
-            _positive(source, f"{where}.{key}", values[key], minimum=0 if key != "size" else 1)
-    if "timeout" in values and not (
-        isinstance(values["timeout"], int | float) and values["timeout"] > 0
-    ):
-        raise ConfigError(f"{source}: {where}.timeout must be a positive number of seconds")
-    ext = str(values.get("ext", "png")).lstrip(".").lower()
-    return StageConfig(name=name, **{**values, "ext": ext})
+            _positive(source, f"{where}.{key}", values[key], minimum=0 if key != "workers" else 1)
+    stage_input = values.get("input", "upstream")
+    if not isinstance(stage_input, str):
+        raise ConfigError(f"{source}: {where}.input must be a stage name, not {stage_input!r}")
+    return StageConfig(
+        name=name,
+        kind=kind.name,
+        input=stage_input,
+        each=each,
+        max_retries=values.get("max_retries"),
+        workers=values.get("workers"),
+        settings=settings,
+    )
+
+
+def _setting(source: str, key: str, value: Any, hint: Any) -> Any:
+    """A value of a kind's setting, checked against the Settings field's type."""
+    origin = get_origin(hint)
+    if origin is tuple:
+        item = get_args(hint)[0]
+        if not (isinstance(value, list) and value and all(_is(v, item) for v in value)):
+            raise ConfigError(
+                f"{source}: {key} must be a non-empty list of {item.__name__}s, not {value!r}"
+            )
+        return tuple(value)
+    options = [a for a in get_args(hint) if a is not type(None)] if origin is not None else [hint]
+    if not any(_is(value, t) for t in options):
+        names = " or ".join(t.__name__ for t in options)
+        raise ConfigError(f"{source}: {key} must be a {names}, not {value!r}")
+    return float(value) if float in options and not isinstance(value, bool) else value
+
+
+def _is(value: Any, kind: type) -> bool:
+    """isinstance, except that a boolean is no number (TOML's true is not 1)."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
 
 
 def _section(source: str, data: dict[str, Any], name: str, keys: set[str] | None) -> dict[str, Any]:

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
-import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from . import db, store
-from .catalog import NOW, Catalog
+from . import store
+from .catalog import Catalog, FileFacts, file_facts
+from .errors import CvgalleryError, UsageError
 from .probe import VIDEO_EXTENSIONS, Probe, is_candidate, probe, probe_data
 
 BATCH = 256
@@ -179,12 +180,11 @@ def _commit(
     approved: bool,
     in_place: bool,
 ) -> list[AddResult]:
-    conn = catalog.conn
     results: list[AddResult] = []
     try:
-        with db.transaction(conn):
+        with catalog.transaction():
             for item in prepared:
-                results.append(_commit_one(catalog, conn, item, url, user, approved, in_place))
+                results.append(_commit_one(catalog, item, url, user, approved, in_place))
     finally:
         for item in prepared:  # duplicates and failures leave no temporary behind
             if item.tmp is not None:
@@ -194,7 +194,6 @@ def _commit(
 
 def _commit_one(
     catalog: Catalog,
-    conn: sqlite3.Connection,
     item: _Prepared,
     url: str | None,
     user: str | None,
@@ -203,18 +202,18 @@ def _commit_one(
 ) -> AddResult:
     if item.error or item.sha256 is None or item.probe is None:
         return AddResult(item.src, "error", reason=item.error or "not read")
-    existing = conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,)).fetchone()
+    existing = catalog.images.by_sha(item.sha256)
     if existing is not None:
-        return AddResult(item.src, "duplicate", existing[0])
+        return AddResult(item.src, "duplicate", existing)
     stage = _stage_for(item.src)
     folder = catalog.art_dir / stage
     ext = item.src.suffix.lower()
     if in_place:
         image_id, dest = item.src.stem, item.src
-        if _id_taken(conn, image_id):
+        if catalog.images.exists(image_id):
             image_id = f"{item.src.stem}-{item.sha256[:8]}"
     else:
-        image_id = _free_id(conn, folder, item.src.stem, ext, item.sha256)
+        image_id = _free_id(catalog, folder, item.src.stem, ext, item.sha256)
         dest = folder / f"{image_id}{ext}"
         if item.tmp is not None:
             os.replace(item.tmp, dest)
@@ -222,49 +221,29 @@ def _commit_one(
         elif not store.same_file(item.src, dest):
             store.link_or_copy(item.src, dest)
     p = item.probe
+    facts = FileFacts(item.sha256, p.file_size, p.width, p.height, p.mime_type)
+    catalog.images.add(
+        image_id, facts, url=url, user=user, approved=approved, rejection_reason=p.reason
+    )
+    catalog.artifacts.record(
+        image_id=image_id,
+        stage=stage,
+        file_path=store.relative_path(stage, dest.name),
+        facts=facts,
+    )
     rejected = not p.ok
-    conn.execute(
-        f"""INSERT INTO images (id, sha256, original_url, username, approved, rejected,
-                                rejection_reason, width, height, file_size, mime_type,
-                                created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
-        (
-            image_id,
-            item.sha256,
-            url,
-            user,
-            int(approved and not rejected),
-            int(rejected),
-            p.reason,
-            p.width,
-            p.height,
-            p.file_size,
-            p.mime_type,
-        ),
-    )
-    catalog.record_artifact(
-        image_id,
-        stage,
-        store.relative_path(stage, dest.name),
-        item.sha256,
-        p.width,
-        p.height,
-        p.file_size,
-    )
     if rejected:
         return AddResult(item.src, "rejected", image_id, p.reason)
     return AddResult(item.src, "added", image_id)
 
 
-def _id_taken(conn: sqlite3.Connection, image_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is not None
-
-
-def _free_id(conn: sqlite3.Connection, folder: Path, stem: str, ext: str, sha: str) -> str:
+def _free_id(catalog: Catalog, folder: Path, stem: str, ext: str, sha: str) -> str:
     """``stem`` unless a different picture holds that id (in the catalog or on disk)."""
     candidate = stem
     dest = folder / f"{candidate}{ext}"
-    if not _id_taken(conn, candidate) and (not dest.exists() or store.sha256_file(dest) == sha):
+    if not catalog.images.exists(candidate) and (
+        not dest.exists() or store.sha256_file(dest) == sha
+    ):
         return candidate
     return f"{stem}-{sha[:8]}"
 
@@ -275,12 +254,7 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
     Only names no artifact row points at are hashed, so a build with nothing new reads
     the catalog and a directory listing, not the files.
     """
-    known = {
-        row[0]
-        for row in catalog.conn.execute(
-            "SELECT file_path FROM artifacts WHERE stage IN ('upstream', 'video-sources')"
-        )
-    }
+    known = catalog.artifacts.paths_of(("upstream", "video-sources"))
     new: list[Path] = []
     for stage in ("upstream", "video-sources"):
         folder = catalog.art_dir / stage
@@ -293,3 +267,80 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
     if not new:
         return []
     return add_files(catalog, new, in_place=True, **kwargs)  # type: ignore[arg-type]
+
+
+# -- files made outside cvgallery (the seed's db-log-artifact and db-sync-artifacts) --------
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    path: Path
+    image_id: str
+    file_path: str | None
+    error: str | None
+
+
+def parse_params(params: str | None) -> Any:
+    if params is None:
+        return None
+    try:
+        return json.loads(params)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--params is not valid JSON ({exc.msg} at char {exc.pos}): {params!r}"
+        ) from exc
+
+
+def log_artifact(
+    catalog: Catalog,
+    image_id: str,
+    stage: str,
+    path: str | os.PathLike[str],
+    params: str | None = None,
+) -> str:
+    """Record a file made outside cvgallery as the (image, stage) artifact; returns its
+    file_path. A file outside art/<stage>/ is hard-linked (or copied) in as <id><ext>; the
+    original stays where it was. A file the row pointed at before, under another name, is
+    removed from art/<stage>/ once the new row is committed."""
+    catalog.check_stage(stage)
+    catalog.images.get(image_id)
+    parsed = parse_params(params)
+    src = Path(path)
+    if not src.is_file():
+        raise UsageError(f"{path}: no such file")
+    folder = store.stage_dir(catalog.art_dir, stage)
+    if src.resolve().parent == folder.resolve():
+        dest = folder / src.name
+    else:
+        dest = folder / (store.safe_name(image_id) + src.suffix.lower())
+        if not store.same_file(src, dest):
+            store.link_or_copy(src, dest)
+    file_path = store.relative_path(stage, dest.name)
+    facts = file_facts(dest)
+    with catalog.transaction():
+        replaced = catalog.artifacts.record(
+            image_id=image_id, stage=stage, file_path=file_path, facts=facts, params=parsed
+        )
+    if replaced is not None:
+        (catalog.art_dir / replaced).unlink(missing_ok=True)
+    return file_path
+
+
+def sync_artifacts(
+    catalog: Catalog, stage: str, directory: str | os.PathLike[str]
+) -> list[SyncResult]:
+    """Log every image file under ``directory`` as ``stage`` (ids from file names)."""
+    catalog.check_stage(stage)
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a folder")
+    results = []
+    for file in sorted(p for p in directory.rglob("*") if p.is_file() and is_candidate(p)):
+        image_id = file.stem
+        try:
+            file_path = log_artifact(catalog, image_id, stage, file)
+        except CvgalleryError as exc:
+            results.append(SyncResult(file, image_id, None, str(exc)))
+        else:
+            results.append(SyncResult(file, image_id, file_path, None))
+    return results

@@ -46,8 +46,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from . import db, store
-from .catalog import NOW, Catalog
+from . import store
+from .catalog import Catalog, FileFacts, transaction
+from .catalog.images import NOW
 from .ingest import batched
 from .legacy_layout import (
     DERIVED,
@@ -160,7 +161,7 @@ class Migrator:
 
         by_path = {self.legacy / r: r for r in rels}
         results = add_files(self.catalog, list(by_path), link=not self.copy, approve=False)
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for res in results:
                 rel = by_path[res.path]
                 if res.status == "error" or res.image_id is None:
@@ -192,7 +193,7 @@ class Migrator:
 
     def review(self, folder: str, rels: list[str]) -> None:
         own: list[tuple[Read, str | None]] = []
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for item in read_batch(self.pool, self.legacy, rels, False):
                 if item.error:
                     self.report.error(item.rel, item.error)
@@ -217,7 +218,7 @@ class Migrator:
 
         items = {item.src: (item, original) for item, original in own}
         results = add_files(self.catalog, list(items), link=not self.copy, approve=False)
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for res in results:
                 item, original = items[res.path]
                 if res.status == "error" or res.image_id is None:
@@ -262,14 +263,14 @@ class Migrator:
     # -- derived stages ------------------------------------------------------------------
 
     def derived(self, stage: str, rels: list[str]) -> None:
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for item in read_batch(self.pool, self.legacy, rels, True):
                 if item.error:
                     self.report.error(item.rel, item.error)
                     continue
                 stem = Path(item.rel).stem
                 parent = find_image(self.conn, stem, stage)
-                if parent is not None and self.catalog.artifact(parent, stage) is None:
+                if parent is not None and self.catalog.artifacts.get(parent, stage) is None:
                     self.store_artifact(item, parent, stage)
                 else:
                     self.own_image(item, stage, parent)
@@ -278,9 +279,10 @@ class Migrator:
     def store_artifact(self, item: Read, image_id: str, stage: str) -> None:
         dest = self.destination(stage, image_id, Path(item.rel).suffix.lower(), item)
         place(item, dest, self.copy)
-        self.catalog.record_artifact(
-            image_id, stage, store.relative_path(stage, dest.name), item.sha256,
-            item.width, item.height, item.size, params_for(item.rel),
+        self.catalog.artifacts.record(
+            image_id=image_id, stage=stage, file_path=store.relative_path(stage, dest.name),
+            facts=FileFacts(item.sha256, item.size, item.width, item.height),
+            params=params_for(item.rel),
         )  # fmt: skip
         record_legacy(self.conn, item, image_id, stage)
 
@@ -321,7 +323,7 @@ class Migrator:
         if held is not None:
             record_legacy(self.conn, item, image_id, held)
             self.report.note(item.rel, "duplicate", f"same bytes as image {image_id!r}")
-        elif self.catalog.artifact(image_id, stage) is None:
+        elif self.catalog.artifacts.get(image_id, stage) is None:
             self.store_artifact(item, image_id, stage)
         else:
             self.keep_verbatim(item, image_id, None)
@@ -337,7 +339,7 @@ class Migrator:
     # -- verbatim files and blur/ ------------------------------------------------------------
 
     def verbatim(self, rels: list[str]) -> None:
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for item in read_batch(self.pool, self.legacy, rels, False):
                 group, stage = classify(item.rel)
                 if self.keep_verbatim(item, None, stage):
@@ -356,7 +358,7 @@ class Migrator:
         return True
 
     def blur(self, rels: list[str]) -> None:
-        with db.transaction(self.conn):
+        with transaction(self.conn):
             for item in read_batch(self.pool, self.legacy, rels, False):
                 stem, ext = Path(item.rel).stem, Path(item.rel).suffix.lower()
                 owner = find_image(self.conn, stem) if ext != ".json" else None
@@ -399,5 +401,7 @@ class Migrator:
             self.report.error(where, f"image {image_id!r} has no known size: hash not imported")
             return
         context = json.dumps(params_for(rel), ensure_ascii=False)
-        self.catalog.store_blurhash(image_id, "web-optimized", blurhash, width, height, context)
+        self.catalog.artifacts.store_blurhash(
+            image_id, "web-optimized", blurhash, width, height, context
+        )
         self.report.count("blurhash")

@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from . import store
-from .catalog import NOW
+from .catalog.images import NOW
 from .errors import UsageError
 from .probe import VIDEO_EXTENSIONS
 

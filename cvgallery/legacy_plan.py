@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import db
+from .catalog import connect
 from .config import SiteConfig
 from .errors import CvgalleryError
 from .ingest import batched
@@ -65,7 +65,7 @@ def _readonly_catalog(path: Path, report: MigrationReport) -> sqlite3.Connection
         return None
     try:
         if Path(f"{path}-wal").exists():
-            conn = db.connect(path, readonly=True)
+            conn = connect(path, readonly=True)
         else:
             uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)

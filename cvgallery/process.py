@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
-from . import db, store
-from . import jobs as jobs_lib
+from . import owners, store
 from .catalog import Catalog
 from .config import SiteConfig, StageConfig
 from .errors import ConfigError, UnknownStage
-from .runner import (
-    JobFailure,
-    ProcessReport,
-    Progress,
-    Runner,
-    source_clause,
-    stage_deps,
-)
-from .stages import command as command_stage
-from .stages import matrix as matrix_stage
-from .stages import resize as resize_stage
-from .stages import video as video_stage
+from .runner import JobFailure, ProcessReport, Progress, Runner
+from .stages import kind_of
 
-__all__ = ["JobFailure", "ProcessReport", "builtin_stages", "process", "stage_waves"]
-
-BUILTIN_KINDS = ("resize", "video")
+__all__ = ["JobFailure", "ProcessReport", "builtin_stages", "plan_stage", "process", "stage_waves"]
 
 
 def stage_waves(config: SiteConfig, names: Iterable[str] | None = None) -> list[list[str]]:
@@ -52,7 +40,8 @@ def stage_waves(config: SiteConfig, names: Iterable[str] | None = None) -> list[
         if name in seen:
             raise ConfigError(f"site.toml: stages form a cycle: {' -> '.join((*seen, name))}")
         if name not in level:
-            deps = stage_deps(config, config.stages[name])
+            cfg = config.stages[name]
+            deps = kind_of(cfg).deps(config, cfg)
             level[name] = 1 + max((depth(d, (*seen, name)) for d in deps), default=-1)
         return level[name]
 
@@ -68,65 +57,19 @@ def stage_waves(config: SiteConfig, names: Iterable[str] | None = None) -> list[
 
 
 def builtin_stages(config: SiteConfig) -> list[str]:
-    """The stages cvgallery makes itself (resize and video), in dependency order; `build`
+    """The stages cvgallery makes itself (no outside tool), in dependency order; `build`
     processes these and never runs outside commands."""
     return [
-        s for wave in stage_waves(config) for s in wave if config.stages[s].kind in BUILTIN_KINDS
+        s
+        for wave in stage_waves(config)
+        for s in wave
+        if not kind_of(config.stages[s]).runs_outside_tools
     ]
 
 
-# -- planning: catalog only -----------------------------------------------------------------
-
-
-def _config_key(cfg: StageConfig) -> str:
-    if cfg.kind == "resize":
-        return resize_stage.config_key(cfg)
-    if cfg.kind == "video":
-        return video_stage.config_key(cfg)
-    return command_stage.config_key(cfg)
-
-
-_OUTDATED = """(o.id IS NULL OR (json_valid(o.processing_params)
-     AND json_extract(o.processing_params, '$.generator') = 'cvgallery'
-     AND (json_extract(o.processing_params, '$.config_key') IS NOT ?
-          OR json_extract(o.processing_params, '$.source_sha256') IS NOT src.sha256)))"""
-
-
 def plan_stage(catalog: Catalog, cfg: StageConfig) -> tuple[int, int]:
-    """Queue pending jobs for the stage's missing or outdated artifacts.
-
-    Returns (up-to-date count, blocked count). One transaction, so two runs planning at
-    once never queue the same (image, stage) twice. A stage with ``each`` queues one job
-    per (source, each image) pair instead: see cvgallery.stages.matrix.
-    """
-    if cfg.each is not None:
-        return matrix_stage.plan(catalog, cfg)
-    source, source_params = source_clause(catalog.config, cfg)
-    base = f"""FROM images i
-        JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
-        LEFT JOIN artifacts o ON o.image_id = i.id AND o.stage = ?
-        WHERE i.approved = 1 AND i.parent_id IS NULL"""
-    params = [*source_params, cfg.name]
-    key = _config_key(cfg)
-    conn = catalog.conn
-    with db.transaction(conn):
-        conn.execute(
-            f"""INSERT INTO jobs (image_id, stage, status, retry_count)
-                SELECT i.id, ?, 'pending', 0 {base} AND {_OUTDATED}
-                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = i.id AND j.stage = ?
-                                AND j.variant IS NULL
-                                AND j.status IN ('pending', 'running', 'failed'))""",
-            (cfg.name, *params, key, cfg.name),
-        )
-        current, blocked = conn.execute(
-            f"""SELECT COALESCE(SUM(NOT {_OUTDATED}), 0),
-                       COALESCE(SUM({_OUTDATED} AND EXISTS (SELECT 1 FROM jobs j
-                           WHERE j.image_id = i.id AND j.stage = ? AND j.variant IS NULL
-                           AND j.status = 'failed')), 0)
-                {base}""",
-            (key, key, cfg.name, *params),
-        ).fetchone()
-    return int(current), int(blocked)
+    """Queue pending jobs for the stage's missing or outdated artifacts: (current, blocked)."""
+    return kind_of(cfg).plan(catalog, cfg)
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -144,12 +87,12 @@ def process(
     config = catalog.config
     waves = stage_waves(config, stages)
     report = ProcessReport()
-    recovered = jobs_lib.recover_dead(catalog)
+    recovered = owners.recover_dead(catalog)
     report.recovered = len(recovered)
     for stage in {r["stage"] for r in recovered}:
         store.clean_temp_files(catalog.art_dir / stage)
     if retry_failed:
-        jobs_lib.retry_failed(catalog)
+        catalog.jobs.retry_failed(config.max_retries_for)
     runner = Runner(catalog, report, workers or os.cpu_count() or 1, on_progress)
     try:
         for wave in waves:
@@ -165,10 +108,10 @@ def process(
 
 
 def _groups(config: SiteConfig, wave: list[str]) -> list[list[str]]:
-    """Resize stages fed by the same input run together: one decode makes all of them."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """Stages a kind groups (resizes fed by the same input) run together: one task, one
+    decode, makes all of them."""
+    groups: dict[Any, list[str]] = {}
     for name in wave:
         cfg = config.stages[name]
-        key = ("resize", cfg.input) if cfg.kind == "resize" else (cfg.kind, name)
-        groups.setdefault(key, []).append(name)
+        groups.setdefault(kind_of(cfg).group_key(cfg), []).append(name)
     return list(groups.values())

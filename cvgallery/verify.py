@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import db, store
-from .catalog import Catalog, describe_file
+from . import store
+from .catalog import STATUSES, Catalog, file_facts, transaction
 from .ingest import batched
-from .jobs import STATUSES
 from .legacy_layout import VERBATIM_DIR, classify, group_key, is_migrated, is_skipped, walk
 from .probe import VIDEO_EXTENSIONS, is_candidate
 
@@ -265,7 +264,7 @@ def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
 
 def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
     conn = catalog.conn
-    with db.transaction(conn):
+    with transaction(conn):
         for p in problems:
             if p["kind"] == "missing file":
                 conn.execute("DELETE FROM artifacts WHERE id = ?", (p["artifact_id"],))
@@ -291,14 +290,13 @@ def _register_orphan(catalog: Catalog, p: dict[str, Any]) -> None:
     if catalog.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
         p["detail"] = f"not fixed: no image {image_id!r}"
         return
-    taken = catalog.artifact(image_id, p["stage"])
+    taken = catalog.artifacts.get(image_id, p["stage"])
     if taken is not None:
         p["detail"] = f"not fixed: {image_id!r} already has {taken['file_path']}"
         return
-    info = describe_file(path, p["path"])
-    catalog.record_artifact(
-        image_id, p["stage"], info.file_path, info.sha256, info.width, info.height,
-        info.file_size, {"registered_by": "verify --fix"},
+    catalog.artifacts.record(
+        image_id=image_id, stage=p["stage"], file_path=p["path"], facts=file_facts(path),
+        params={"registered_by": "verify --fix"},
     )  # fmt: skip
     p["image_id"] = image_id
     p["fixed"] = "registered"

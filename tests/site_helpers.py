@@ -1,7 +1,7 @@
 """Sites with processed, hashed images made directly in the catalog (no processing step).
 
 Used by the site tests and benchmarks/bench_build.py: web-optimized and thumbnail JPEGs
-written with Pillow, recorded with Catalog.record_artifact, BlurHashes stored with
+written with Pillow, recorded with catalog.artifacts.record, BlurHashes stored with
 Catalog.store_blurhash.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import blurhash_rs
 from PIL import Image
 
-from cvgallery import db
-from cvgallery.catalog import Catalog
+from cvgallery.catalog import Catalog, FileFacts
+from cvgallery.catalog import schema as db
 
 
 def jpeg_bytes(size: tuple[int, int], seed: int) -> bytes:
@@ -74,34 +74,28 @@ def add_processed(
             path = catalog.art_dir / stage / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-            catalog.record_artifact(
-                image_id,
-                stage,
-                f"{stage}/{name}",
-                hashlib.sha256(data).hexdigest(),
-                size[0],
-                size[1],
-                len(data),
+            catalog.artifacts.record(
+                image_id=image_id,
+                stage=stage,
+                file_path=f"{stage}/{name}",
+                facts=FileFacts(hashlib.sha256(data).hexdigest(), len(data), size[0], size[1]),
             )
         if video is not None:
             name = hashlib.sha1(image_id.encode()).hexdigest()[:16] + ".mp4"
             path = catalog.art_dir / "video-sources" / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(video)
-            catalog.record_artifact(
-                image_id,
-                "video-sources",
-                f"video-sources/{name}",
-                hashlib.sha256(video).hexdigest(),
-                None,
-                None,
-                len(video),
+            catalog.artifacts.record(
+                image_id=image_id,
+                stage="video-sources",
+                file_path=f"video-sources/{name}",
+                facts=FileFacts(hashlib.sha256(video).hexdigest(), len(video)),
             )
         if blurhash == "compute":
             with Image.open(io.BytesIO(data)) as im:
                 blurhash = blurhash_rs.blurhash_encode(im, 4, 3)
         if blurhash:
-            catalog.store_blurhash(image_id, "web-optimized", blurhash, size[0], size[1])
+            catalog.artifacts.store_blurhash(image_id, "web-optimized", blurhash, size[0], size[1])
 
 
 def page_files(output: Path) -> dict[str, tuple[bytes, int]]:

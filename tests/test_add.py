@@ -21,7 +21,7 @@ def test_add_registers_image_and_upstream_artifact(catalog: Catalog, make_image)
     src = make_image("cat.jpeg", size=(120, 80))
     [result] = add_files(catalog, [src], url="https://example.org/cat", user="ann", approve=True)
     assert (result.status, result.image_id) == ("added", "cat")
-    row = catalog.image("cat")
+    row = catalog.images.get("cat")
     assert row["sha256"] == sha256_file(src)
     assert (row["width"], row["height"], row["file_size"]) == (120, 80, src.stat().st_size)
     assert row["mime_type"] == "image/jpeg"
@@ -30,7 +30,7 @@ def test_add_registers_image_and_upstream_artifact(catalog: Catalog, make_image)
         "ann",
         1,
     )
-    art = catalog.artifact("cat", "upstream")
+    art = catalog.artifacts.get("cat", "upstream")
     assert art["file_path"] == "upstream/cat.jpeg" and art["sha256"] == row["sha256"]
     stored = catalog.art_dir / "upstream" / "cat.jpeg"
     assert stored.read_bytes() == src.read_bytes()
@@ -51,7 +51,7 @@ def test_folders_are_walked_recursively_and_ids_come_from_names(
     (tmp_path / "input" / "notes.txt").write_text("not a picture")
     results = add_files(catalog, [tmp_path / "input"])
     assert sorted(r.image_id for r in results) == ["a", "b"]
-    assert catalog.image("b")["mime_type"] == "image/webp"
+    assert catalog.images.get("b")["mime_type"] == "image/webp"
 
 
 def test_exif_orientation_gives_displayed_dimensions(catalog: Catalog, tmp_path) -> None:
@@ -60,7 +60,7 @@ def test_exif_orientation_gives_displayed_dimensions(catalog: Catalog, tmp_path)
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     Image.new("RGB", (200, 100), (9, 9, 9)).save(path, exif=exif.tobytes())
     add_files(catalog, [path])
-    row = catalog.image("rotated")
+    row = catalog.images.get("rotated")
     assert (row["width"], row["height"]) == (100, 200)
 
 
@@ -83,14 +83,16 @@ def test_bad_files_are_stored_and_rejected_with_reasons(
         "partial.jpeg": "rejected",
         "whole.jpeg": "added",
     }
-    reasons = {r.image_id: catalog.image(r.image_id)["rejection_reason"] for r in results}
+    reasons = {r.image_id: catalog.images.get(r.image_id)["rejection_reason"] for r in results}
     assert reasons["anim"] == "gif"
     assert reasons["empty"].startswith("invalid: empty")
     assert reasons["text"].startswith("invalid:")
     assert reasons["partial"].startswith("invalid: truncated")
     for r in results:  # nothing a user added is dropped
-        assert (catalog.art_dir / catalog.artifact(r.image_id, "upstream")["file_path"]).is_file()
-        assert catalog.image(r.image_id)["approved"] == 0
+        assert (
+            catalog.art_dir / catalog.artifacts.get(r.image_id, "upstream")["file_path"]
+        ).is_file()
+        assert catalog.images.get(r.image_id)["approved"] == 0
 
 
 def test_missing_path_is_an_error_and_the_others_go_on(
@@ -149,7 +151,7 @@ def test_tricky_names_and_metadata_are_data(catalog: Catalog, make_image) -> Non
     url = "https://example.org/?q=1'; DELETE FROM artifacts; --"
     user = "o'brien\n<script>alert(1)</script>"
     [r] = add_files(catalog, [src], url=url, user=user)
-    row = catalog.image(r.image_id)
+    row = catalog.images.get(r.image_id)
     assert r.image_id == f'{nasty} é "q"'
     assert (row["original_url"], row["username"]) == (url, user)
     assert catalog.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 1
@@ -169,7 +171,7 @@ def test_register_new_uploads_reads_only_unknown_files(catalog: Catalog, make_im
     make_image("dropped.jpeg", folder=upstream)
     [r] = register_new_uploads(catalog)
     assert (r.status, r.image_id) == ("added", "dropped")
-    assert catalog.artifact("dropped", "upstream")["file_path"] == "upstream/dropped.jpeg"
+    assert catalog.artifacts.get("dropped", "upstream")["file_path"] == "upstream/dropped.jpeg"
     assert register_new_uploads(catalog) == []
 
 
@@ -178,8 +180,8 @@ def test_auto_approve_setting(site_root: Path, make_image) -> None:
     with Catalog.open(site_root) as catalog:
         add_files(catalog, [make_image("a.jpeg")])
         add_files(catalog, [make_image("b.jpeg")], approve=False)
-        assert catalog.image("a")["approved"] == 1
-        assert catalog.image("b")["approved"] == 0
+        assert catalog.images.get("a")["approved"] == 1
+        assert catalog.images.get("b")["approved"] == 0
 
 
 def make_video(path: Path, size: str = "64x48") -> Path:
@@ -213,11 +215,11 @@ def test_videos_become_video_sources(catalog: Catalog, tmp_path: Path) -> None:
     (tmp_path / "broken.webm").write_bytes(b"not a video at all")
     results = add_files(catalog, [video, tmp_path / "broken.webm"])
     assert statuses(results) == {"clip.mp4": "added", "broken.webm": "rejected"}
-    row = catalog.image("clip")
+    row = catalog.images.get("clip")
     assert (row["mime_type"], row["width"], row["height"]) == ("video/mp4", 64, 48)
-    assert catalog.artifact("clip", "video-sources")["file_path"] == "video-sources/clip.mp4"
-    assert catalog.artifact("clip", "upstream") is None
-    assert catalog.image("broken")["rejection_reason"].startswith("invalid: unreadable video")
+    assert catalog.artifacts.get("clip", "video-sources")["file_path"] == "video-sources/clip.mp4"
+    assert catalog.artifacts.get("clip", "upstream") is None
+    assert catalog.images.get("broken")["rejection_reason"].startswith("invalid: unreadable video")
 
 
 def test_cleanup_keeps_a_live_writers_temporaries(tmp_path: Path) -> None:
@@ -253,6 +255,6 @@ def test_files_too_big_to_hold_are_streamed(catalog: Catalog, make_image, monkey
     assert add_files(catalog, [big])[0].status == "added"
     assert add_files(catalog, [linked], link=True)[0].status == "added"
     assert (catalog.art_dir / "upstream" / "big.jpeg").read_bytes() == big.read_bytes()
-    row = catalog.image("big")
+    row = catalog.images.get("big")
     assert (row["sha256"], row["width"], row["height"]) == (sha256_file(big), 90, 60)
-    assert catalog.image("linked")["sha256"] == sha256_file(linked)
+    assert catalog.images.get("linked")["sha256"] == sha256_file(linked)

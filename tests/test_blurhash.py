@@ -103,8 +103,8 @@ def test_hashes_from_elsewhere_are_kept_until_their_artifact_changes(
     with Catalog.open(root) as catalog:
         process(catalog, workers=1)
         # The seed's db-store-blurhash writes no context; migrate records its source.
-        catalog.store_blurhash("a", "web-optimized", REFERENCE, 400, 300)
-        catalog.store_blurhash(
+        catalog.artifacts.store_blurhash("a", "web-optimized", REFERENCE, 400, 300)
+        catalog.artifacts.store_blurhash(
             "b", "web-optimized", REFERENCE, 400, 300, '{"migrated_from": "blur/b.txt"}'
         )
         assert fill_blurhashes(catalog).made == 0

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cvgallery import jobs
 from cvgallery.catalog import Catalog
 from cvgallery.errors import UnknownImage, UnknownStage, UsageError
-from cvgallery.ingest import add_files
+from cvgallery.ingest import add_files, log_artifact, sync_artifacts
 from cvgallery.store import sha256_file
 
 
@@ -21,13 +20,13 @@ def three(catalog: Catalog, make_image) -> Catalog:
 
 
 def test_approve_and_reject_are_exclusive_and_unknown_ids_are_reported(three: Catalog) -> None:
-    result = three.approve(["a", "b", "ghost"])
+    result = three.images.approve(["a", "b", "ghost"])
     assert result.changed == ["a", "b"] and result.unknown == ["ghost"]
-    three.reject(["b"], reason="blurry")
-    b = three.image("b")
+    three.images.reject(["b"], reason="blurry")
+    b = three.images.get("b")
     assert (b["approved"], b["rejected"], b["rejection_reason"]) == (0, 1, "blurry")
-    three.approve(["b"])
-    b = three.image("b")
+    three.images.approve(["b"])
+    b = three.images.get("b")
     assert (b["approved"], b["rejected"], b["rejection_reason"]) == (1, 0, None)
     assert (
         three.conn.execute("SELECT COUNT(*) FROM images WHERE approved AND rejected").fetchone()[0]
@@ -36,9 +35,9 @@ def test_approve_and_reject_are_exclusive_and_unknown_ids_are_reported(three: Ca
 
 
 def test_stats_counts(three: Catalog) -> None:
-    three.approve(["a"])
-    three.reject(["b"])
-    jobs.start_job(three, "a", "web-optimized")
+    three.images.approve(["a"])
+    three.images.reject(["b"])
+    three.jobs.start("a", "web-optimized")
     assert three.stats() == {
         "images": {"total": 3, "approved": 1, "rejected": 1, "pending": 1},
         "artifacts": {"upstream": 3},
@@ -47,9 +46,9 @@ def test_stats_counts(three: Catalog) -> None:
 
 
 def test_ready_lists_approved_with_input_and_without_output(three: Catalog, make_image) -> None:
-    three.approve(["a", "b"])
+    three.images.approve(["a", "b"])
     web = make_image("web.jpeg")
-    three.log_artifact("b", "web-optimized", web)
+    log_artifact(three, "b", "web-optimized", web)
     assert three.ready("upstream", "web-optimized") == ["a"]
     assert three.ready("web-optimized", "ersgan-enhanced") == ["b"]
     with pytest.raises(UnknownStage):
@@ -58,16 +57,16 @@ def test_ready_lists_approved_with_input_and_without_output(three: Catalog, make
 
 def test_log_artifact_links_file_in_and_records_metadata(three: Catalog, make_image) -> None:
     src = make_image("outside.png", size=(30, 20), format="PNG")
-    info = three.log_artifact("a", "ersgan-enhanced", src, '{"scale": 4, "model": "x\'y"}')
-    assert info.file_path == "ersgan-enhanced/a.png"
-    stored = three.art_dir / info.file_path
+    file_path = log_artifact(three, "a", "ersgan-enhanced", src, '{"scale": 4, "model": "x\'y"}')
+    assert file_path == "ersgan-enhanced/a.png"
+    stored = three.art_dir / file_path
     assert stored.samefile(src) and src.exists()
-    row = three.artifact("a", "ersgan-enhanced")
+    row = three.artifacts.get("a", "ersgan-enhanced")
     assert (row["width"], row["height"], row["file_size"]) == (30, 20, src.stat().st_size)
     assert row["sha256"] == sha256_file(src)
     assert json.loads(row["processing_params"]) == {"scale": 4, "model": "x'y"}
     # Logging again replaces the one row per (image, stage).
-    three.log_artifact("a", "ersgan-enhanced", make_image("again.png", format="PNG"))
+    log_artifact(three, "a", "ersgan-enhanced", make_image("again.png", format="PNG"))
     assert (
         three.conn.execute(
             "SELECT COUNT(*) FROM artifacts WHERE image_id = 'a' AND stage = 'ersgan-enhanced'"
@@ -87,8 +86,8 @@ def test_link_falls_back_to_a_copy_across_file_systems(
 
     monkeypatch.setattr(os, "link", cross_device)
     src = make_image("far.png", format="PNG")
-    info = three.log_artifact("a", "web-optimized", src)
-    stored = three.art_dir / info.file_path
+    file_path = log_artifact(three, "a", "web-optimized", src)
+    stored = three.art_dir / file_path
     assert stored.read_bytes() == src.read_bytes() and not stored.samefile(src)
     [added] = add_files(three, [make_image("far2.jpeg")], link=True)
     assert added.status == "added"
@@ -98,14 +97,14 @@ def test_link_falls_back_to_a_copy_across_file_systems(
 def test_log_artifact_errors_name_the_problem(three: Catalog, make_image, tmp_path: Path) -> None:
     src = make_image("x.png", format="PNG")
     with pytest.raises(UsageError, match="not valid JSON"):
-        three.log_artifact("a", "web-optimized", src, "{nope")
+        log_artifact(three, "a", "web-optimized", src, "{nope")
     with pytest.raises(UnknownStage, match="thumbs"):
-        three.log_artifact("a", "thumbs", src)
+        log_artifact(three, "a", "thumbs", src)
     with pytest.raises(UnknownImage, match="ghost"):
-        three.log_artifact("ghost", "web-optimized", src)
+        log_artifact(three, "ghost", "web-optimized", src)
     with pytest.raises(UsageError, match="no such file"):
-        three.log_artifact("a", "web-optimized", tmp_path / "missing.png")
-    assert three.artifact("a", "web-optimized") is None
+        log_artifact(three, "a", "web-optimized", tmp_path / "missing.png")
+    assert three.artifacts.get("a", "web-optimized") is None
 
 
 def test_sync_records_each_file_and_reports_unknown_ids(
@@ -115,37 +114,37 @@ def test_sync_records_each_file_and_reports_unknown_ids(
     make_image("a.jpeg", folder=folder)
     make_image("b.jpeg", folder=folder / "nested")
     make_image("stranger.jpeg", folder=folder)
-    results = three.sync_artifacts("thumbnails-small", folder)
+    results = sync_artifacts(three, "thumbnails-small", folder)
     ok = sorted(r.image_id for r in results if r.error is None)
     bad = [(r.image_id, r.error) for r in results if r.error]
     assert ok == ["a", "b"]
     assert bad == [("stranger", "unknown image id: 'stranger'")]
-    assert three.artifact("b", "thumbnails-small")["file_path"] == "thumbnails-small/b.jpeg"
+    assert three.artifacts.get("b", "thumbnails-small")["file_path"] == "thumbnails-small/b.jpeg"
 
 
 def test_sync_of_a_folder_inside_art_keeps_names(three: Catalog, make_image) -> None:
     folder = three.art_dir / "web-optimized"
     make_image("c.jpeg", folder=folder)
-    [r] = three.sync_artifacts("web-optimized", folder)
-    assert r.info is not None and r.info.file_path == "web-optimized/c.jpeg"
+    [r] = sync_artifacts(three, "web-optimized", folder)
+    assert r.file_path == "web-optimized/c.jpeg"
 
 
 def test_seed_job_functions_and_retry(three: Catalog, site_root: Path) -> None:
-    jobs.start_job(three, "a", "web-optimized")
-    jobs.fail_job(three, "a", "web-optimized", "decoder said: 'no'")
-    jobs.start_job(three, "b", "web-optimized")
-    jobs.complete_job(three, "b", "web-optimized")
-    failed = jobs.list_jobs(three, "failed")
+    three.jobs.start("a", "web-optimized")
+    three.jobs.fail_running("a", "web-optimized", "decoder said: 'no'")
+    three.jobs.start("b", "web-optimized")
+    three.jobs.complete("b", "web-optimized")
+    failed = three.jobs.history("failed")
     assert [(j["image_id"], j["retry_count"], j["error_message"]) for j in failed] == [
         ("a", 1, "decoder said: 'no'")
     ]
-    assert jobs.list_jobs(three, "completed")[0]["completed_at"] is not None
-    assert [j["image_id"] for j in jobs.retry_failed(three)] == ["a"]
-    assert jobs.list_jobs(three, "pending")[0]["image_id"] == "a"
+    assert three.jobs.history("completed")[0]["completed_at"] is not None
+    assert [j["image_id"] for j in three.jobs.retry_failed(three.config.max_retries_for)] == ["a"]
+    assert three.jobs.history("pending")[0]["image_id"] == "a"
     # A job at the limit stays failed.
     three.conn.execute("UPDATE jobs SET status = 'failed', retry_count = 3 WHERE image_id = 'a'")
-    assert jobs.retry_failed(three) == []
-    assert jobs.retry_failed(three, max_retries=5)[0]["image_id"] == "a"
+    assert three.jobs.retry_failed(three.config.max_retries_for) == []
+    assert three.jobs.retry_failed(lambda _s: 5)[0]["image_id"] == "a"
 
 
 def test_retry_limit_comes_from_site_toml(site_root: Path, make_image) -> None:
@@ -160,4 +159,6 @@ def test_retry_limit_comes_from_site_toml(site_root: Path, make_image) -> None:
                 "INSERT INTO jobs (image_id, stage, status, retry_count) VALUES ('a', ?, 'failed', 2)",
                 (stage,),
             )
-        assert [j["stage"] for j in jobs.retry_failed(cat)] == ["ersgan-enhanced"]
+        assert [j["stage"] for j in cat.jobs.retry_failed(cat.config.max_retries_for)] == [
+            "ersgan-enhanced"
+        ]

@@ -173,14 +173,13 @@ def test_cli_runner_separates_data_from_messages(site_root: Path, make_image) ->
 
 
 def test_jobs_listing_filters_by_status(site_root: Path, make_image) -> None:
-    from cvgallery import jobs
     from cvgallery.catalog import Catalog
 
     run_cli("add", make_image("a.jpeg"), make_image("b.jpeg"), "--root", site_root)
     with Catalog.open(site_root) as catalog:
-        jobs.start_job(catalog, "a", "ersgan-enhanced")
-        jobs.fail_job(catalog, "a", "ersgan-enhanced", "exit 1: 'model' not found")
-        jobs.start_job(catalog, "b", "ersgan-enhanced")
+        catalog.jobs.start("a", "ersgan-enhanced")
+        catalog.jobs.fail_running("a", "ersgan-enhanced", "exit 1: 'model' not found")
+        catalog.jobs.start("b", "ersgan-enhanced")
     failed = run_cli("jobs", "--status", "failed", "--json", "--root", site_root)
     rows = json.loads(failed.stdout)
     assert [(r["image_id"], r["status"], r["retry_count"]) for r in rows] == [("a", "failed", 1)]

@@ -24,8 +24,8 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
         "default",
         3,
     )
-    assert config.stages["web-optimized"].fit == "width"
-    assert config.stages["thumbnails-small"].size == 400
+    assert config.stages["web-optimized"].settings.fit == "width"
+    assert config.stages["thumbnails-small"].settings.size == 400
     assert config.db_path == tmp_path.resolve() / "cv.db"
 
 
@@ -51,9 +51,15 @@ timeout = 60
     assert config.base_url == "https://example.org/g"
     assert config.auto_approve and config.per_page == 24
     web = config.stages["web-optimized"]
-    assert (web.kind, web.format, web.quality, web.size) == ("resize", "webp", 80, 400)
+    assert (web.kind, web.settings.format, web.settings.quality, web.settings.size) == (
+        "resize",
+        "webp",
+        80,
+        400,
+    )
     esr = config.stages["ersgan-enhanced"]
-    assert esr.kind == "command" and esr.command[0] == "realesrgan" and esr.timeout == 60
+    assert esr.kind == "command" and esr.settings.command[0] == "realesrgan"
+    assert esr.settings.timeout == 60
 
 
 @pytest.mark.parametrize(

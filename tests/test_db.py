@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cvgallery import db
-from cvgallery.catalog import Catalog
+from cvgallery.catalog import Catalog, FileFacts
+from cvgallery.catalog import schema as db
 from cvgallery.errors import CatalogError
 
 SEED_COLUMNS = {
@@ -215,14 +215,22 @@ def test_the_seeds_own_queries_run_unchanged_and_return_the_right_rows(catalog: 
             (image_id, f"sha-{image_id}", approved, created),
         )
         if web:
-            catalog.record_artifact(
-                image_id, "web-optimized", f"web-optimized/{image_id}.jpeg", "x", 400, 300, 1
+            catalog.artifacts.record(
+                image_id=image_id,
+                stage="web-optimized",
+                file_path=f"web-optimized/{image_id}.jpeg",
+                facts=FileFacts("x", 1, 400, 300),
             )
         if esr:
-            catalog.record_artifact(
-                image_id, "ersgan-enhanced", f"ersgan-enhanced/{image_id}.png", "y", 3200, 2400, 2
+            catalog.artifacts.record(
+                image_id=image_id,
+                stage="ersgan-enhanced",
+                file_path=f"ersgan-enhanced/{image_id}.png",
+                facts=FileFacts("y", 2, 3200, 2400),
             )
-    catalog.store_blurhash("new", "web-optimized", "LEHV6nWB2yk8pyo0adR*.7kCMdnj", 400, 300)
+    catalog.artifacts.store_blurhash(
+        "new", "web-optimized", "LEHV6nWB2yk8pyo0adR*.7kCMdnj", 400, 300
+    )
     conn.execute(
         "INSERT INTO jobs (image_id, stage, status, retry_count) VALUES ('old', 's', 'failed', 2)"
     )

@@ -17,6 +17,7 @@ from legacy_tree import LegacyTree, make_legacy_tree, picture
 from cvgallery.catalog import Catalog
 from cvgallery.cli import cli
 from cvgallery.export import export_legacy
+from cvgallery.ingest import log_artifact
 from cvgallery.legacy import migrate
 
 
@@ -86,10 +87,12 @@ def test_later_images_and_review_changes_use_the_standard_mapping(
         add_files(cat, [make_image("new one.jpeg")], approve=True)
         thumb = tmp_path / "thumb.jpeg"
         thumb.write_bytes(picture(5, (32, 24), "JPEG"))
-        cat.log_artifact("new one", "thumbnails-small", thumb)
-        cat.store_blurhash("new one", "web-optimized", "L31JlBlgfQlglzfjfQfjfQfQfQfQ", 64, 48)
-        cat.reject(["00000-photo"])  # was in yes/
-        cat.approve(["00001-photo"])  # was pending
+        log_artifact(cat, "new one", "thumbnails-small", thumb)
+        cat.artifacts.store_blurhash(
+            "new one", "web-optimized", "L31JlBlgfQlglzfjfQfjfQfQfQfQ", 64, 48
+        )
+        cat.images.reject(["00000-photo"])  # was in yes/
+        cat.images.approve(["00001-photo"])  # was pending
         result = export_legacy(cat, tmp_path / "out")
     out = tmp_path / "out"
     assert result["ok"], result["errors"]
@@ -145,11 +148,11 @@ def test_yes_and_no_files_with_other_bytes_come_back_as_they_were(
         (legacy / rel).write_bytes(data)
     with Catalog.open(site_root) as cat:
         assert migrate(cat, legacy).ok
-        assert cat.image("a")["approved"] == 1 and cat.image("b")["rejected"] == 1
+        assert cat.images.get("a")["approved"] == 1 and cat.images.get("b")["rejected"] == 1
         result = export_legacy(cat, out)
         assert result["ok"], result["errors"]
         assert contents(out) == contents(legacy)
-        cat.reject(["a"])  # a review made in cvgallery after the migration still shows
+        cat.images.reject(["a"])  # a review made in cvgallery after the migration still shows
         again = export_legacy(cat, tmp_path / "after")
     assert again["ok"], again["errors"]
     assert (tmp_path / "after/no/a.jpeg").read_bytes() == files["img/a.jpeg"]

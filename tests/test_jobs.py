@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from process_helpers import add, configure, jobs_of, photo, toml_command, write_script
 
-from cvgallery import jobs as jobs_lib
+from cvgallery import owners
 from cvgallery.catalog import Catalog
 from cvgallery.process import plan_stage
 from cvgallery.store import clean_temp_files, sha256_file
@@ -38,13 +38,13 @@ def dead_pid() -> int:
 
 
 def test_owner_is_host_pid_start_and_alive() -> None:
-    owner = jobs_lib.owner_id()
+    owner = owners.owner_id()
     host, pid, start = owner.split(":")
     assert int(pid) == os.getpid() and start.isdigit() and host
-    assert jobs_lib.owner_alive(owner)
-    assert not jobs_lib.owner_alive(f"{host}:{dead_pid()}:123")
-    assert not jobs_lib.owner_alive(f"{host}:{os.getpid()}:1")  # pid reused: other start time
-    assert jobs_lib.owner_alive(f"elsewhere.example:{dead_pid()}:1")  # cannot judge: keep
+    assert owners.owner_alive(owner)
+    assert not owners.owner_alive(f"{host}:{dead_pid()}:123")
+    assert not owners.owner_alive(f"{host}:{os.getpid()}:1")  # pid reused: other start time
+    assert owners.owner_alive(f"elsewhere.example:{dead_pid()}:1")  # cannot judge: keep
 
 
 def test_claims_never_overlap(root: Path, tmp_path: Path) -> None:
@@ -53,8 +53,8 @@ def test_claims_never_overlap(root: Path, tmp_path: Path) -> None:
         plan_stage(a, a.config.stages["thumbnails-small"])
         plan_stage(b, b.config.stages["thumbnails-small"])  # a second plan queues nothing new
         assert len(jobs_of(root)) == 10
-        got_a = jobs_lib.claim(a, ["thumbnails-small"], "h:1:1", 4)
-        got_b = jobs_lib.claim(b, ["thumbnails-small"], "h:2:2", 100)
+        got_a = a.jobs.claim(["thumbnails-small"], "h:1:1", 4)
+        got_b = b.jobs.claim(["thumbnails-small"], "h:2:2", 100)
     ids_a, ids_b = {r["id"] for r in got_a}, {r["id"] for r in got_b}
     assert len(ids_a) == 4 and len(ids_b) == 6 and not ids_a & ids_b
     assert Counter(j["owner"] for j in jobs_of(root)) == {"h:1:1": 4, "h:2:2": 6}
@@ -62,17 +62,17 @@ def test_claims_never_overlap(root: Path, tmp_path: Path) -> None:
 
 def test_dead_runs_jobs_and_temps_are_recovered(root: Path, tmp_path: Path) -> None:
     add(root, photo(tmp_path / "in/a.png", (40, 30)), photo(tmp_path / "in/b.png", (40, 30)))
-    host = jobs_lib.owner_id().split(":")[0]
+    host = owners.owner_id().split(":")[0]
     gone = dead_pid()
     with Catalog.open(root) as catalog:
         plan_stage(catalog, catalog.config.stages["web-optimized"])
-        jobs_lib.claim(catalog, ["web-optimized"], f"{host}:{gone}:99", 1)
-        jobs_lib.claim(catalog, ["web-optimized"], jobs_lib.owner_id(), 1)  # a live run's job
+        catalog.jobs.claim(["web-optimized"], f"{host}:{gone}:99", 1)
+        catalog.jobs.claim(["web-optimized"], owners.owner_id(), 1)  # a live run's job
     folder = root / "art/web-optimized"
     (folder / f".tmp-{gone}-abc.jpeg").write_bytes(b"half")
     (folder / f".tmp-{os.getpid()}-def.jpeg").write_bytes(b"live")
     with Catalog.open(root) as catalog:
-        recovered = jobs_lib.recover_dead(catalog)
+        recovered = owners.recover_dead(catalog)
     assert len(recovered) == 1
     assert clean_temp_files(folder) == 1
     assert [p.name for p in folder.glob(".tmp-*")] == [f".tmp-{os.getpid()}-def.jpeg"]

@@ -331,7 +331,7 @@ def test_derived_file_without_original_is_pending_even_if_unreadable(
 ) -> None:
     with Catalog.open(site_root) as cat:
         report = migrate(cat, tree.root)
-        clip = cat.image("clip1")
+        clip = cat.images.get("clip1")
     assert (clip["approved"], clip["rejected"], clip["rejection_reason"]) == (0, 0, None)
     note = next(n for n in report.notes if n["path"] == "v/mp4/clip1.mp4")
     assert note["kind"] == "no original" and "unreadable" in note["detail"]

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from process_helpers import add, artifacts, configure, jobs_of, params, photo, toml_command
 
-from cvgallery import db
-from cvgallery import jobs as jobs_lib
 from cvgallery.catalog import Catalog
+from cvgallery.catalog import schema as db
 from cvgallery.cli import cli
 from cvgallery.config import parse_config
 from cvgallery.errors import ConfigError
+from cvgallery.ingest import log_artifact
 from cvgallery.process import plan_stage, process
 from cvgallery.store import sha256_file
 
@@ -72,9 +72,9 @@ def root(site_root: Path, bin_dir: Path, tmp_path: Path) -> Path:
     add(site_root, *files.values())
     with Catalog.open(site_root) as catalog:
         for n in ("a", "b"):
-            catalog.log_artifact(n, "face-swap-sources", files[n])
+            log_artifact(catalog, n, "face-swap-sources", files[n])
         for n in ("s1", "s2"):
-            catalog.log_artifact(n, "face-swap-styles", files[n])
+            log_artifact(catalog, n, "face-swap-styles", files[n])
     return site_root
 
 
@@ -241,7 +241,7 @@ def test_an_output_equal_to_another_image_is_not_registered(root: Path, bin_dir:
     (bin_dir / "copy-a--s1").unlink()
     (bin_dir / "copy-b--s1").touch()
     with Catalog.open(root) as catalog:
-        jobs_lib.retry_failed(catalog)
+        catalog.jobs.retry_failed(catalog.config.max_retries_for)
     toml = (root / "site.toml").read_text().replace('"{each_id}"]', '"{each_id}", "--v2"]')
     (root / "site.toml").write_text(toml)  # another command: every output is remade
     report = run(root, workers=1)
@@ -258,9 +258,9 @@ def test_an_output_equal_to_another_image_is_not_registered(root: Path, bin_dir:
 def test_a_claim_takes_one_pair_at_a_time(root: Path) -> None:
     with Catalog.open(root) as catalog:
         plan_stage(catalog, catalog.config.stages[STAGE])
-        first = jobs_lib.claim(catalog, [STAGE], "host:1:1", 1)
-        second = jobs_lib.claim(catalog, [STAGE], "host:2:1", 3)
-        rest = jobs_lib.claim(catalog, [STAGE], "host:3:1", 3)
+        first = catalog.jobs.claim([STAGE], "host:1:1", 1)
+        second = catalog.jobs.claim([STAGE], "host:2:1", 3)
+        rest = catalog.jobs.claim([STAGE], "host:3:1", 3)
     assert len(first) == 1 and len(second) == 3 and rest == []
     units = {(r["image_id"], r["variant"]) for r in [*first, *second]}
     assert units == {(s, t) for s in "ab" for t in ("s1", "s2")}
@@ -317,7 +317,7 @@ def test_pairs_left_running_by_a_dead_run_are_made_by_the_next(root: Path, bin_d
     gone.wait()  # a pid that no longer runs: its owner is dead
     with Catalog.open(root) as catalog:
         plan_stage(catalog, catalog.config.stages[STAGE])
-        taken = jobs_lib.claim(catalog, [STAGE], f"{socket.gethostname()}:{gone.pid}:1", 2)
+        taken = catalog.jobs.claim([STAGE], f"{socket.gethostname()}:{gone.pid}:1", 2)
     assert len(taken) == 2
     report = run(root, workers=2)
     assert report.recovered == 2 and report.made == 4 and report.failed == []

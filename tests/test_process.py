@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image, ImageCms
 from process_helpers import add, artifacts, configure, jobs_of, params, photo, swapped_icc
 
-from cvgallery import jobs as jobs_lib
-from cvgallery.catalog import Catalog
+from cvgallery.catalog import Catalog, FileFacts
 from cvgallery.cli import cli
+from cvgallery.ingest import log_artifact
 from cvgallery.process import builtin_stages, process, stage_waves
 from cvgallery.stages import resize as resize_stage
 from cvgallery.store import sha256_file
@@ -106,7 +106,7 @@ def test_changed_source_remakes(root: Path, tmp_path: Path) -> None:
     run(root, workers=1)
     new = photo(root / "art/upstream/a-v2.png", (600, 300))
     with Catalog.open(root) as catalog:
-        catalog.log_artifact("a", "upstream", new)
+        log_artifact(catalog, "a", "upstream", new)
     report = run(root, workers=1)
     assert report.made == 2
     assert artifacts(root, "thumbnails-small")["a"]["width"] == 400
@@ -117,7 +117,7 @@ def test_logged_artifacts_are_never_remade(root: Path, tmp_path: Path) -> None:
     add(root, photo(tmp_path / "in/a.jpeg"))
     made_elsewhere = photo(tmp_path / "legacy/a.jpeg", (123, 45))
     with Catalog.open(root) as catalog:
-        catalog.log_artifact("a", "web-optimized", made_elsewhere, '{"tool": "imagemagick"}')
+        log_artifact(catalog, "a", "web-optimized", made_elsewhere, '{"tool": "imagemagick"}')
     report = run(root, workers=1)
     assert report.made == 1  # only the thumbnail
     assert artifacts(root, "web-optimized")["a"]["width"] == 123
@@ -252,7 +252,7 @@ def test_failed_job_waits_for_retry(root: Path, tmp_path: Path) -> None:
     again = run(root, workers=1)  # a plain run does not burn the retries
     assert (again.made, again.failed, again.blocked) == (0, [], 2)
     with Catalog.open(root) as catalog:
-        assert len(jobs_lib.retry_failed(catalog)) == 2
+        assert len(catalog.jobs.retry_failed(catalog.config.max_retries_for)) == 2
     assert run(root, workers=1).made == 2
     statuses = [(j["status"], j["retry_count"]) for j in jobs_of(root)]
     assert statuses == [("completed", 1), ("completed", 1)]
@@ -270,7 +270,7 @@ def test_retry_failed_flag_respects_max_retries(root: Path, tmp_path: Path) -> N
 def test_unapproved_and_rejected_images_are_not_processed(root: Path, tmp_path: Path) -> None:
     ids = add(root, photo(tmp_path / "in/a.jpeg"), photo(tmp_path / "in/b.jpeg"))
     with Catalog.open(root) as catalog:
-        catalog.reject([ids[1]])
+        catalog.images.reject([ids[1]])
     assert run(root, workers=1).made == 2
     assert set(artifacts(root, "web-optimized")) == {"a"}
 
@@ -405,7 +405,7 @@ def test_progress_total_leaves_out_jobs_of_unapproved_images(root: Path, tmp_pat
     calls: list[tuple[int, int]] = []
     with Catalog.open(root) as catalog:
         plan_stage(catalog, catalog.config.stages["web-optimized"])
-        catalog.reject(["b"])  # b's job stays pending, and no run may take it
+        catalog.images.reject(["b"])  # b's job stays pending, and no run may take it
         report = process(
             catalog, ["web-optimized"], workers=1, on_progress=lambda *c: calls.append(c)
         )
@@ -416,12 +416,17 @@ def test_progress_total_leaves_out_jobs_of_unapproved_images(root: Path, tmp_pat
 def test_an_id_that_is_no_file_name_fails_only_its_jobs(root: Path, tmp_path: Path) -> None:
     add(root, photo(tmp_path / "in/good.png", (300, 200)))
     with Catalog.open(root) as catalog:  # an id only a hand-written row could have
-        src = catalog.artifact("good", "upstream")
+        src = catalog.artifacts.get("good", "upstream")
         catalog.conn.execute(
             "INSERT INTO images (id, sha256, approved) VALUES ('a/b', 'x' || ?, 1)",
             (src["sha256"],),
         )
-        catalog.record_artifact("a/b", "upstream", src["file_path"], src["sha256"], 1, 1, 1)
+        catalog.artifacts.record(
+            image_id="a/b",
+            stage="upstream",
+            file_path=src["file_path"],
+            facts=FileFacts(src["sha256"], 1, 1, 1),
+        )
     report = run(root, workers=2)
     assert report.made == 2
     assert sorted((f.image_id, f.stage) for f in report.failed) == [

@@ -107,7 +107,7 @@ def test_content_and_catalog_changes_trigger_a_rebuild(server):  # type: ignore[
     about = catalog.config.root / "content" / "about.md"
     about.write_text("# About\n\nsecond version\n")
     assert wait_for(lambda: "second version" in fetch(f"{base}/about.html")[1])
-    catalog.reject(["s1"])  # another command changes cv.db
+    catalog.images.reject(["s1"])  # another command changes cv.db
     assert wait_for(lambda: fetch(f"{base}/image/s1.html")[0] == 404)
     assert 'data-id="s1"' not in fetch(f"{base}/index.html")[1]
 
@@ -130,7 +130,7 @@ def test_an_image_approved_while_serving_is_processed_and_shown(catalog: Catalog
             assert done.returncode == 0, done.stderr
         assert wait_for(lambda: 'data-id="later"' in fetch(f"{base}/index.html")[1])
         with Catalog.open(root) as fresh:
-            assert fresh.artifact("later", "web-optimized") is not None
+            assert fresh.artifacts.get("later", "web-optimized") is not None
 
 
 def test_port_in_use_is_a_clear_error(catalog: Catalog):

@@ -58,7 +58,7 @@ def gallery(catalog: Catalog) -> Catalog:
         )
     add_processed(catalog, "pending", approved=False, seed=90)
     add_processed(catalog, "rejected", approved=False, seed=91)
-    catalog.reject(["rejected"])
+    catalog.images.reject(["rejected"])
     add_processed(catalog, "raw-only", seed=92, stages=("upstream",))
     return catalog
 
@@ -206,7 +206,7 @@ def test_folder_links_name_index_html_and_all_links_resolve(gallery: Catalog, tm
 def test_media_are_content_hashed_links_to_the_artifacts(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
     build_site(gallery, out, process=False)
-    row = gallery.artifact("img03", "web-optimized")
+    row = gallery.artifacts.get("img03", "web-optimized")
     media = out / "media" / f"{row['sha256'][:20]}.jpeg"
     assert media.read_bytes() == (gallery.art_dir / row["file_path"]).read_bytes()
     assert media.stat().st_ino == (gallery.art_dir / row["file_path"]).stat().st_ino
@@ -266,9 +266,9 @@ def test_home_page_with_60_items_is_under_60_kb(catalog: Catalog, tmp_path: Path
 
 
 def test_missing_artifact_file_is_reported_and_the_rest_built(gallery: Catalog, tmp_path: Path):
-    row = gallery.artifact("img04", "web-optimized")
+    row = gallery.artifacts.get("img04", "web-optimized")
     (gallery.art_dir / row["file_path"]).unlink()
-    (gallery.art_dir / gallery.artifact("img04", "thumbnails-small")["file_path"]).unlink(
+    (gallery.art_dir / gallery.artifacts.get("img04", "thumbnails-small")["file_path"]).unlink(
         missing_ok=True
     )
     out = tmp_path / "out"

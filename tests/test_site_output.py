@@ -47,8 +47,8 @@ def test_noop_rebuild_writes_nothing(built: tuple[Catalog, Path]):
 def test_change_rewrites_only_what_changed_and_drops_unapproved(built: tuple[Catalog, Path]):
     catalog, out = built
     before = page_files(out)
-    gone = catalog.artifact("p03", "web-optimized")["sha256"][:20]
-    catalog.reject(["p03"])
+    gone = catalog.artifacts.get("p03", "web-optimized")["sha256"][:20]
+    catalog.images.reject(["p03"])
     report = build_site(catalog, out, process=False)
     after = page_files(out)
     assert not report.skipped and report.kept > 0
@@ -112,7 +112,7 @@ def test_template_syntax_error_names_line(built: tuple[Catalog, Path]):
 def test_interrupted_build_leaves_previous_site(built, monkeypatch: pytest.MonkeyPatch):
     catalog, out = built
     before = page_files(out)
-    catalog.reject(["p05"])
+    catalog.images.reject(["p05"])
     real = pages_module.Theme.render
     calls = {"n": 0}
 
@@ -138,7 +138,7 @@ def test_killed_build_leftovers_are_cleaned_and_site_restored(built: tuple[Catal
     (stale_new / "half.html").write_text("half")
     retired = out.parent / f".out.old-{dead_pid}"
     os.rename(out, retired)
-    catalog.reject(["p01"])
+    catalog.images.reject(["p01"])
     report = build_site(catalog, out, process=False)
     assert report.images == 11 and report.kept > 0  # linked from the restored site
     assert not stale_new.exists() and not retired.exists()
@@ -151,7 +151,7 @@ def test_sigkilled_build_subprocess_leaves_site_whole(catalog: Catalog, tmp_path
     out = tmp_path / "out"
     build_site(catalog, out, process=False)
     before = page_files(out)
-    catalog.reject([f"k{n:03d}" for n in range(0, 300, 2)])
+    catalog.images.reject([f"k{n:03d}" for n in range(0, 300, 2)])
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -204,11 +204,11 @@ def test_failed_image_is_retried_by_the_next_build(built: tuple[Catalog, Path]):
     """A build that left an image out is not recorded as up to date: the next one retries."""
     catalog, built_out = built
     out = built_out.parent / "fresh"  # no previous build to link the files from
-    row = catalog.artifact("p07", "web-optimized")
+    row = catalog.artifacts.get("p07", "web-optimized")
     web = catalog.art_dir / row["file_path"]
     data = web.read_bytes()
     web.unlink()
-    (catalog.art_dir / catalog.artifact("p07", "thumbnails-small")["file_path"]).unlink()
+    (catalog.art_dir / catalog.artifacts.get("p07", "thumbnails-small")["file_path"]).unlink()
     first = build_site(catalog, out, process=False)
     assert len(first.failed) == 1 and "p07" in first.failed[0]
     second = build_site(catalog, out, process=False)

@@ -61,14 +61,14 @@ def test_missing_file_is_reported_and_fix_drops_only_its_row(
     assert code == 0 and report["problems"][0]["fixed"].startswith("row dropped")
     assert sorted(p for p in (migrated / "art").rglob("*") if p.is_file()) == files_before
     with Catalog.open(migrated) as cat:
-        assert cat.artifact("00003-photo", "thumbnails-small") is None
-        assert cat.artifact("00003-photo", "upstream") is not None
+        assert cat.artifacts.get("00003-photo", "thumbnails-small") is None
+        assert cat.artifacts.get("00003-photo", "upstream") is not None
     assert run_verify(migrated)[0] == 0
     # the legacy file's row went with it, so migrating again restores the thumbnail
     with Catalog.open(migrated) as cat:
         report = migrate(cat, tree.root, copy=True)
         assert report.migrated == {"thumbnails-small": 1}
-        assert cat.artifact("00003-photo", "thumbnails-small") is not None
+        assert cat.artifacts.get("00003-photo", "thumbnails-small") is not None
     assert run_verify(migrated)[0] == 0
 
 
@@ -109,7 +109,7 @@ def test_orphans_are_registered_when_safe_and_never_deleted(migrated: Path) -> N
     assert (art / "thumbnails-small/nobody.jpeg").exists()
     assert (art / "thumbnails-small/.tmp-123-x.jpeg").exists()
     with Catalog.open(migrated) as cat:
-        row = cat.artifact("00006-photo", "ersgan-thumbnails")
+        row = cat.artifacts.get("00006-photo", "ersgan-thumbnails")
         assert row is not None and (row["width"], row["height"]) == (32, 24)
 
 
@@ -200,9 +200,9 @@ def test_fix_registers_orphan_originals_as_new_pending_images(migrated: Path) ->
     )
     assert (upstream / "again.jpeg").exists()
     with Catalog.open(migrated) as cat:
-        new = cat.image("newcomer")
+        new = cat.images.get("newcomer")
         assert (new["approved"], new["rejected"], new["width"]) == (0, 0, 64)
-        assert cat.artifact("newcomer", "upstream")["file_path"] == "upstream/newcomer.jpeg"
-        assert cat.artifact(other, "upstream")["file_path"] == "upstream/00001-photo.png"
+        assert cat.artifacts.get("newcomer", "upstream")["file_path"] == "upstream/newcomer.jpeg"
+        assert cat.artifacts.get(other, "upstream")["file_path"] == "upstream/00001-photo.png"
     code, report = run_verify(migrated)
     assert kinds(report) == {("orphan file", "upstream/again.jpeg")}

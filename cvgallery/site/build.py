@@ -24,7 +24,7 @@ from ..errors import BuildError
 from .content import ContentPage, load_pages
 from .output import OutputTree, read_manifest
 from .pages import render_site
-from .query import ImageItem, arrange, attach_derived, fetch_derived, fetch_rows, make_items
+from .query import ImageItem, arrange, attach_derived, make_items
 from .theme import Theme
 
 DEFAULT_OUTPUT = "gallery-html"
@@ -71,8 +71,8 @@ def build_site(
         bring_up_to_date(catalog, report, say or (lambda _m: None))
     config = catalog.config
     url = (base_url if base_url is not None else config.base_url).rstrip("/")
-    rows = fetch_rows(catalog.conn)
-    derived = fetch_derived(catalog.conn)
+    rows = catalog.gallery.rows()
+    derived = catalog.gallery.derived()
     theme = Theme(config)
     intro, pages, unreadable = load_pages(config.root / "content")
     report.failed += unreadable

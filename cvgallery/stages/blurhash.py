@@ -25,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 import blurhash_rs
 from PIL import Image
 
-from .. import db
+from .base import Fingerprint, Made, register_fingerprint
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
+    from ..config import SiteConfig
 
 LIBRARY = "blurhash-rs"
+#: the stage whose artifacts the gallery shows, and so the one whose placeholders it needs
+STAGE = "web-optimized"
 INPUT_EDGE = 32
 BATCH = 200
 WHITE = (255, 255, 255)
@@ -85,7 +88,7 @@ class BlurhashReport:
 
 def fill_blurhashes(
     catalog: Catalog,
-    stage: str = "web-optimized",
+    stage: str = STAGE,
     ids: Iterable[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BlurhashReport:
@@ -97,16 +100,7 @@ def fill_blurhashes(
     config = catalog.config
     x, y = config.blurhash_x, config.blurhash_y
     ctx = context(x, y)
-    rows = catalog.conn.execute(
-        """SELECT a.image_id, a.file_path, a.width, a.height,
-                  (b.image_id IS NOT NULL AND b.created_at >= a.created_at
-                   AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?)) AS current
-           FROM artifacts a
-           LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
-           WHERE a.stage = ?
-           ORDER BY a.image_id""",
-        (ctx, f"{LIBRARY} %", stage),
-    ).fetchall()
+    rows = catalog.artifacts.blurhash_candidates(stage, ctx, LIBRARY)
     wanted = set(ids) if ids is not None else None
     report = BlurhashReport()
     todo = []
@@ -150,6 +144,30 @@ def _hash_row(art_dir: Path, row: Any, x: int, y: int) -> tuple[str, str, int, i
 def _store(catalog: Catalog, stage: str, rows: list[tuple[str, str, int, int]], ctx: str) -> None:
     if not rows:
         return
-    with db.transaction(catalog.conn):
+    with catalog.transaction():
         for image_id, blurhash, width, height in rows:
-            catalog.store_blurhash(image_id, stage, blurhash, width, height, ctx)
+            catalog.artifacts.store_blurhash(image_id, stage, blurhash, width, height, ctx)
+
+
+# -- computed by `process` on the web copy it has just encoded ---------------------------------
+
+
+def _options(config: SiteConfig) -> dict[str, Any]:
+    return {"x": config.blurhash_x, "y": config.blurhash_y}
+
+
+def _compute(im: Image.Image, options: dict[str, Any]) -> str:
+    return encode_image(im, options["x"], options["y"])
+
+
+def _store_hook(catalog: Catalog, image_id: str, made: Made, value: Any) -> None:
+    if made.width and made.height:
+        x, y = catalog.config.blurhash_x, catalog.config.blurhash_y
+        catalog.artifacts.store_blurhash(
+            image_id, made.stage, str(value), made.width, made.height, context(x, y)
+        )
+
+
+register_fingerprint(
+    Fingerprint("blurhash", lambda _config: STAGE, _options, _compute, _store_hook)
+)

@@ -18,14 +18,18 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .. import store
 from ..config import IMAGE_FORMATS, StageConfig
-from . import GENERATOR, Made, Output, tail
+from . import matrix
+from .base import GENERATOR, Made, Output, StageKind, Task, TaskContext, Unit, register, tail
 from .worker import die_with_parent
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 _PLACEHOLDER = re.compile(r"\{(input|output|id|each|each_id)\}")
 _IMAGE_EXTS = {*IMAGE_FORMATS, "jpg", "gif", "bmp", "tif", "tiff", "avif"}
@@ -48,18 +52,104 @@ class _Failed(Exception):
     pass
 
 
-def config_key(cfg: StageConfig) -> str:
-    return f"command {json.dumps(list(cfg.command))} ext={cfg.ext}"
+@dataclass(frozen=True)
+class CommandSettings:
+    #: argv with {input}, {output} and {id} (and, with ``each``, {each} and {each_id})
+    #: substituted as whole arguments; never run through a shell
+    command: tuple[str, ...] = ()
+    #: extension of {output}
+    ext: str = "png"
+    #: seconds a job may run
+    timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ext", self.ext.lstrip(".").lower())
 
 
-def command_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
-    return {
-        "generator": GENERATOR,
-        "config_key": config_key(cfg),
-        "command": list(cfg.command),
-        "ext": cfg.ext,
-        "source_sha256": source_sha256,
-    }
+class CommandKind(StageKind):
+    """An outside tool, one output per source; with ``each``, one per (source, each image)
+    (see cvgallery.stages.matrix)."""
+
+    name = "command"
+    Settings = CommandSettings
+    supports_each = True
+    runs_outside_tools = True
+
+    def check(self, settings: CommandSettings, each: str | None = None) -> str | None:
+        if not settings.command:
+            return "command must be a non-empty list of strings"
+        if settings.timeout <= 0:
+            return "timeout must be a positive number of seconds"
+        if each is None and any("{each" in arg for arg in settings.command):
+            return "command uses {each}/{each_id} without each"
+        return None
+
+    def config_key(self, cfg: StageConfig) -> str:
+        s = cfg.settings
+        key = f"command {json.dumps(list(s.command))} ext={s.ext}"
+        return key if cfg.each is None else f"{key} each={cfg.each}"
+
+    def params(self, cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
+        return {
+            "generator": GENERATOR,
+            "config_key": self.config_key(cfg),
+            "command": list(cfg.settings.command),
+            "ext": cfg.settings.ext,
+            "source_sha256": source_sha256,
+        }
+
+    def plan(self, catalog: Catalog, cfg: StageConfig) -> tuple[int, int]:
+        if cfg.each is None:
+            return super().plan(catalog, cfg)
+        return catalog.jobs.plan_pairs(
+            cfg.name, cfg.input, cfg.each, matrix.SEPARATOR, self.config_key(cfg)
+        )
+
+    def task(self, ctx: TaskContext, stages: list[StageConfig], unit: Unit) -> Task:
+        cfg = stages[0]
+        catalog = ctx.catalog
+        src = catalog.jobs.source_of(unit.image_id, cfg.input)
+        if src is None:
+            raise ValueError(f"no {cfg.input} artifact to make it from")
+        params = self.params(cfg, src["sha256"])
+        each_path = each_id = None
+        name = unit.image_id
+        if cfg.each is not None:
+            each_id = unit.variant
+            if each_id is None:
+                raise ValueError(f"a {cfg.name} job names no {cfg.each} image (jobs.variant)")
+            each = catalog.artifacts.get(each_id, cfg.each)
+            if each is None:
+                raise ValueError(f"no {cfg.each} artifact for {each_id!r} to make it with")
+            name = matrix.check_child_id(catalog, unit.image_id, each_id, cfg.name)
+            each_path = str(catalog.art_dir / each["file_path"])
+            params.update(each=cfg.each, each_sha256=each["sha256"], each_id=each_id)
+        filename = f"{store.safe_name(name)}.{cfg.settings.ext}"
+        out = Output(
+            cfg.name,
+            str(catalog.art_dir / cfg.name / filename),
+            store.relative_path(cfg.name, filename),
+            params,
+        )
+        payload = CommandTask(
+            unit.image_id,
+            str(catalog.art_dir / src["file_path"]),
+            out,
+            cfg.settings.command,
+            cfg.settings.timeout,
+            ctx.tag,
+            each=each_path,
+            each_id=each_id,
+        )
+        return Task(run_command, payload)
+
+    def record(self, catalog: Catalog, unit: Unit, made: Made) -> tuple[str | None, list[str]]:
+        if unit.variant is None:
+            return super().record(catalog, unit, made)
+        return matrix.record_output(catalog, unit.image_id, unit.variant, made)
+
+
+COMMAND = register(CommandKind())
 
 
 def substitute(argv: tuple[str, ...], values: dict[str, str]) -> list[str]:

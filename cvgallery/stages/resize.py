@@ -27,13 +27,39 @@ import PIL
 from PIL import Image, ImageCms, ImageOps
 
 from .. import store
-from ..config import StageConfig
-from . import GENERATOR, Made, Output, sha256_bytes
-from .blurhash import encode_image
+from ..config import IMAGE_FORMATS, StageConfig
+from .base import (
+    FINGERPRINTS,
+    GENERATOR,
+    Made,
+    Output,
+    StageKind,
+    Task,
+    TaskContext,
+    Unit,
+    register,
+    sha256_bytes,
+)
 
 _TRANSPOSED = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
 WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class ResizeSettings:
+    #: the box edge ("fit") or the width ("width") in pixels; never upscaled
+    size: int = 400
+    #: "fit" keeps the picture within size x size, "width" makes it size px wide
+    fit: str = "fit"
+    #: output format: jpeg, webp or png
+    format: str = "jpeg"
+    #: encoder quality 1..100
+    quality: int = 85
+
+    def __post_init__(self) -> None:
+        fmt = self.format.lower()
+        object.__setattr__(self, "format", "jpeg" if fmt == "jpg" else fmt)
 
 
 @dataclass(frozen=True)
@@ -43,25 +69,90 @@ class ResizeTask:
     outputs: tuple[Output, ...]
     #: temp-file tag of the owning run (its pid), see store.atomic_path
     tag: str = ""
-    #: (stage, x, y): compute the BlurHash of that stage's output while it is in memory
-    blurhash: tuple[str, int, int] | None = None
+    #: fingerprints to compute on an output's picture while it is in memory: (name, stage, options)
+    fingerprints: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
-def config_key(cfg: StageConfig) -> str:
-    return f"resize size={cfg.size} fit={cfg.fit} format={cfg.format} quality={cfg.quality}"
+class ResizeKind(StageKind):
+    """Built-in resizes: every resize stage fed by one input is made by one task."""
+
+    name = "resize"
+    Settings = ResizeSettings
+
+    def check(self, settings: ResizeSettings, each: str | None = None) -> str | None:
+        if settings.format not in IMAGE_FORMATS:
+            return f"format must be one of {', '.join(IMAGE_FORMATS)}"
+        if settings.fit not in ("fit", "width"):
+            return "fit must be 'fit' or 'width'"
+        if not 1 <= settings.quality <= 100:
+            return f"quality must be an integer 1..100, not {settings.quality!r}"
+        if settings.size < 1:
+            return f"size must be an integer >= 1, not {settings.size!r}"
+        return None
+
+    def config_key(self, cfg: StageConfig) -> str:
+        s = cfg.settings
+        return f"resize size={s.size} fit={s.fit} format={s.format} quality={s.quality}"
+
+    def group_key(self, cfg: StageConfig) -> tuple[str, str]:
+        return ("resize", cfg.input)
+
+    def deps(self, config: Any, cfg: StageConfig) -> set[str]:
+        deps = super().deps(config, cfg)
+        if self.video_input(config, cfg):
+            deps.add("video-frames")  # a video's resizes come from its poster frame
+        return deps
+
+    def video_input(self, config: Any, cfg: StageConfig) -> str | None:
+        video = config.stages.get("video-frames")
+        if cfg.input == "upstream" and video is not None and video.kind == "video":
+            return "video-frames"
+        return None
+
+    def task(self, ctx: TaskContext, stages: list[StageConfig], unit: Unit) -> Task:
+        catalog = ctx.catalog
+        first = stages[0]
+        src = catalog.jobs.source_of(
+            unit.image_id, first.input, self.video_input(catalog.config, first)
+        )
+        if src is None:
+            raise ValueError(f"no {first.input} artifact to make it from")
+        name = store.safe_name(unit.image_id)
+        outputs = []
+        for stage in sorted(unit.jobs):
+            cfg = catalog.config.stages[stage]
+            filename = f"{name}.{cfg.settings.format}"
+            outputs.append(
+                Output(
+                    stage,
+                    str(catalog.art_dir / stage / filename),
+                    store.relative_path(stage, filename),
+                    self.params(cfg, src["sha256"]),
+                )
+            )
+        source = str(catalog.art_dir / src["file_path"])
+        payload = ResizeTask(unit.image_id, source, tuple(outputs), ctx.tag, ctx.fingerprints)
+        return Task(make_resized, payload)
+
+    def params(self, cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
+        s = cfg.settings
+        return {
+            "generator": GENERATOR,
+            "config_key": self.config_key(cfg),
+            "size": s.size,
+            "fit": s.fit,
+            "format": s.format,
+            "quality": s.quality,
+            "pillow": PIL.__version__,
+            "source_sha256": source_sha256,
+        }
+
+
+RESIZE = register(ResizeKind())
 
 
 def resize_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
-    return {
-        "generator": GENERATOR,
-        "config_key": config_key(cfg),
-        "size": cfg.size,
-        "fit": cfg.fit,
-        "format": cfg.format,
-        "quality": cfg.quality,
-        "pillow": PIL.__version__,
-        "source_sha256": source_sha256,
-    }
+    return RESIZE.params(cfg, source_sha256)  # type: ignore[attr-defined, no-any-return]
 
 
 def output_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]:
@@ -96,9 +187,13 @@ def make_resized(task: ResizeTask) -> list[Made]:
             with store.atomic_path(Path(out.dest), tag=task.tag) as tmp:
                 tmp.write_bytes(data)
             made = Made(out.stage, out.file_path, sha256_bytes(data), w, h, len(data), p)
-            if task.blurhash and task.blurhash[0] == out.stage:
+            hooks = [(n, o) for n, stage, o in task.fingerprints if stage == out.stage]
+            if hooks:
+                # From the stored bytes, so a hash equals one computed later from the file.
                 with Image.open(io.BytesIO(data)) as written:
-                    made.blurhash = encode_image(written, task.blurhash[1], task.blurhash[2])
+                    for hook_name, options in hooks:
+                        value = FINGERPRINTS[hook_name].compute(written, options)
+                        made.fingerprints[hook_name] = value
             results.append(made)
         except Exception as exc:
             results.append(Made(out.stage, error=f"{task.source}: {type(exc).__name__}: {exc}"))

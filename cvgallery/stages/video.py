@@ -19,7 +19,6 @@ frame rows no longer produced are deleted with their artifacts.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,9 +28,20 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .. import store
-from ..catalog import NOW
+from ..catalog import FileFacts
 from ..config import StageConfig
-from . import GENERATOR, Made, Output, sha256_bytes, tail
+from .base import (
+    GENERATOR,
+    Made,
+    Output,
+    StageKind,
+    Task,
+    TaskContext,
+    Unit,
+    register,
+    sha256_bytes,
+    tail,
+)
 from .worker import die_with_parent
 
 if TYPE_CHECKING:
@@ -50,19 +60,58 @@ class VideoTask:
     tag: str = ""
 
 
-def config_key(cfg: StageConfig) -> str:
-    return f"video frames={cfg.frames} poster={POSTER_AT:g} q={JPEG_QSCALE}"
+@dataclass(frozen=True)
+class VideoSettings:
+    #: evenly spaced frames extracted besides the poster frame
+    frames: int = 4
+
+    def __post_init__(self) -> None:
+        if self.frames < 0:
+            raise ValueError(f"frames must be an integer >= 0, not {self.frames!r}")
 
 
-def video_params(cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
-    return {
-        "generator": GENERATOR,
-        "config_key": config_key(cfg),
-        "frames": cfg.frames,
-        "role": "poster",
-        "tool": "imageio-ffmpeg",
-        "source_sha256": source_sha256,
-    }
+class VideoKind(StageKind):
+    """A poster frame (the video's own artifact) and N frames as child images."""
+
+    name = "video"
+    Settings = VideoSettings
+
+    def config_key(self, cfg: StageConfig) -> str:
+        return f"video frames={cfg.settings.frames} poster={POSTER_AT:g} q={JPEG_QSCALE}"
+
+    def params(self, cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
+        return {
+            "generator": GENERATOR,
+            "config_key": self.config_key(cfg),
+            "frames": cfg.settings.frames,
+            "role": "poster",
+            "tool": "imageio-ffmpeg",
+            "source_sha256": source_sha256,
+        }
+
+    def task(self, ctx: TaskContext, stages: list[StageConfig], unit: Unit) -> Task:
+        cfg = stages[0]
+        catalog = ctx.catalog
+        src = catalog.jobs.source_of(unit.image_id, cfg.input)
+        if src is None:
+            raise ValueError(f"no {cfg.input} artifact to make it from")
+        filename = f"{store.safe_name(unit.image_id)}.jpeg"
+        poster = Output(
+            cfg.name,
+            str(catalog.art_dir / cfg.name / filename),
+            store.relative_path(cfg.name, filename),
+            self.params(cfg, src["sha256"]),
+        )
+        source = str(catalog.art_dir / src["file_path"])
+        payload = VideoTask(unit.image_id, source, poster, cfg.settings.frames, ctx.tag)
+        return Task(extract_frames, payload)
+
+    def record(self, catalog: Catalog, unit: Unit, made: Made) -> tuple[str | None, list[str]]:
+        error, replaced = super().record(catalog, unit, made)
+        return error, replaced + record_frames(catalog, unit.image_id, made)
+
+
+VIDEO = register(VideoKind())
 
 
 def frame_id(video_id: str, k: int) -> str:
@@ -156,63 +205,31 @@ def record_frames(catalog: Catalog, video_id: str, made: Made) -> list[str]:
 
     Returns the file paths of frame artifacts that are no longer recorded, for removal.
     """
-    conn = catalog.conn
+    images = catalog.images
     new_ids = {child["id"] for child in made.children}
     unused: list[str] = []
     # Frame rows no longer produced go first, with everything recorded about them.
-    for (child_id,) in conn.execute(
-        "SELECT id FROM images WHERE parent_id = ?", (video_id,)
-    ).fetchall():
+    for child_id in images.children(video_id):
         if child_id not in new_ids:
-            unused += _drop_child(conn, child_id)
-    # The kept ones may trade pictures (sha256 is UNIQUE): park their hashes first.
-    conn.execute("UPDATE images SET sha256 = 'replacing:' || id WHERE parent_id = ?", (video_id,))
+            unused += images.drop_child(child_id)
+    images.park_children_hashes(video_id)  # the kept ones may trade pictures
     for child in made.children:
-        clash = conn.execute(
-            "SELECT id, parent_id FROM images WHERE (sha256 = ? AND id != ?) OR id = ?",
-            (child["sha256"], child["id"], child["id"]),
-        ).fetchall()
-        if any(r["id"] != child["id"] or r["parent_id"] != video_id for r in clash):
-            unused.append(child["file_path"])  # same picture already catalogued, or id taken
-            if any(r["id"] == child["id"] and r["parent_id"] == video_id for r in clash):
-                unused += _drop_child(conn, child["id"])  # our old row for it goes
-            continue
-        conn.execute(
-            f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
-                                    mime_type, parent_id, created_at, updated_at)
-                VALUES (?, ?, 0, 0, ?, ?, ?, 'image/jpeg', ?, {NOW}, {NOW})
-                ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256,
-                    width = excluded.width, height = excluded.height,
-                    file_size = excluded.file_size""",
-            (
-                child["id"],
-                child["sha256"],
-                child["width"],
-                child["height"],
-                child["file_size"],
-                video_id,
-            ),
+        facts = FileFacts(
+            child["sha256"], child["file_size"], child["width"], child["height"], "image/jpeg"
         )
-        catalog.record_artifact(
-            child["id"],
-            made.stage,
-            child["file_path"],
-            child["sha256"],
-            child["width"],
-            child["height"],
-            child["file_size"],
-            child["params"],
+        other = images.by_sha(child["sha256"], other_than=child["id"])
+        row = images.find(child["id"])
+        if other is not None or (row is not None and row["parent_id"] != video_id):
+            unused.append(child["file_path"])  # same picture already catalogued, or id taken
+            if row is not None and row["parent_id"] == video_id:
+                unused += images.drop_child(child["id"])  # our old row for it goes
+            continue
+        images.add_child(child["id"], video_id, facts)
+        catalog.artifacts.record(
+            image_id=child["id"],
+            stage=made.stage,
+            file_path=child["file_path"],
+            facts=facts,
+            params=child["params"],
         )
     return unused
-
-
-def _drop_child(conn: sqlite3.Connection, child_id: str) -> list[str]:
-    """Delete a frame row and everything recorded about it; return its artifact paths."""
-    paths = [
-        r[0]
-        for r in conn.execute("SELECT file_path FROM artifacts WHERE image_id = ?", (child_id,))
-    ]
-    for table in ("artifacts", "blurhash_cache", "jobs"):
-        conn.execute(f"DELETE FROM {table} WHERE image_id = ?", (child_id,))
-    conn.execute("DELETE FROM images WHERE id = ?", (child_id,))
-    return paths

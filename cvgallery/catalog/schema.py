@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import CatalogError
+from ..errors import CatalogError
 
 BUSY_TIMEOUT_MS = 60_000
 

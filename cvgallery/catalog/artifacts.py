@@ -1,0 +1,134 @@
+"""The artifacts and blurhash_cache tables: one file per (image, stage), its placeholder hash.
+
+These are the seed's db-log-artifact, db-find-ready and db-store-blurhash as named
+methods. ``file_path`` is relative to art/ (``web-optimized/abc.jpeg``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .facts import FileFacts
+from .images import NOW
+
+
+class Artifacts:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def get(self, image_id: str, stage: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM artifacts WHERE image_id = ? AND stage = ?", (image_id, stage)
+        ).fetchone()
+
+    def record(
+        self,
+        *,
+        image_id: str,
+        stage: str,
+        file_path: str,
+        facts: FileFacts,
+        params: Any = None,
+    ) -> str | None:
+        """Insert or replace the (image, stage) artifact row; return the path it replaced,
+        when that was another file (the caller removes it once the transaction commits)."""
+        params_json = None if params is None else json.dumps(params, sort_keys=True)
+        old = self.conn.execute(
+            "SELECT file_path FROM artifacts WHERE image_id = ? AND stage = ?", (image_id, stage)
+        ).fetchone()
+        self.conn.execute(
+            f"""INSERT INTO artifacts
+                  (image_id, stage, file_path, sha256, width, height, file_size,
+                   processing_params, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NOW})
+                ON CONFLICT (image_id, stage) DO UPDATE SET
+                  file_path = excluded.file_path, sha256 = excluded.sha256,
+                  width = excluded.width, height = excluded.height,
+                  file_size = excluded.file_size, processing_params = excluded.processing_params,
+                  created_at = excluded.created_at""",
+            (
+                image_id,
+                stage,
+                file_path,
+                facts.sha256,
+                facts.width,
+                facts.height,
+                facts.file_size,
+                params_json,
+            ),
+        )
+        if old is not None and old[0] != file_path:
+            return str(old[0])
+        return None
+
+    def is_recorded(self, file_path: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM artifacts WHERE file_path = ?", (file_path,))
+        return row.fetchone() is not None
+
+    def unrecorded(self, paths: list[str]) -> list[str]:
+        """Those of ``paths`` no artifact row names (files that may be removed)."""
+        return [p for p in paths if not self.is_recorded(p)]
+
+    def paths_of(self, stages: tuple[str, ...]) -> set[str]:
+        marks = ",".join("?" * len(stages))
+        rows = self.conn.execute(
+            f"SELECT file_path FROM artifacts WHERE stage IN ({marks})", stages
+        )
+        return {str(r[0]) for r in rows}
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT stage, COUNT(*) FROM artifacts GROUP BY stage ORDER BY stage"
+        )
+        return {str(stage): int(n) for stage, n in rows}
+
+    def ready(self, input_stage: str, output_stage: str) -> list[str]:
+        """The seed's db-find-ready: approved images with an input and no output artifact."""
+        rows = self.conn.execute(
+            """SELECT i.id FROM images i
+               JOIN artifacts a1 ON i.id = a1.image_id AND a1.stage = ?
+               LEFT JOIN artifacts a2 ON i.id = a2.image_id AND a2.stage = ?
+               WHERE i.approved = TRUE AND a2.id IS NULL
+               ORDER BY i.id""",
+            (input_stage, output_stage),
+        )
+        return [str(r[0]) for r in rows]
+
+    # -- blurhash_cache ----------------------------------------------------------------------
+
+    def store_blurhash(
+        self,
+        image_id: str,
+        stage: str,
+        blurhash: str,
+        width: int,
+        height: int,
+        context: str | None = None,
+    ) -> None:
+        """The seed's db-store-blurhash."""
+        self.conn.execute(
+            f"""INSERT OR REPLACE INTO blurhash_cache
+                  (image_id, stage, blurhash, width, height, context, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, {NOW})""",
+            (image_id, stage, blurhash, width, height, context),
+        )
+
+    def blurhash_candidates(self, stage: str, context: str, library: str) -> list[sqlite3.Row]:
+        """Every ``stage`` artifact with ``current``: whether its cached hash still holds.
+
+        A row made by ``library`` with another context, or any row older than its artifact,
+        is not current; rows from elsewhere (no context, or another tool's) are kept.
+        """
+        return self.conn.execute(
+            """SELECT a.image_id, a.file_path, a.width, a.height,
+                      (b.image_id IS NOT NULL AND b.created_at >= a.created_at
+                       AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?))
+                      AS current
+               FROM artifacts a
+               LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
+               WHERE a.stage = ?
+               ORDER BY a.image_id""",
+            (context, f"{library} %", stage),
+        ).fetchall()

@@ -1,0 +1,183 @@
+"""The images table: registering originals and derived children, review flags, statistics.
+
+Two kinds of rows live here. Originals (an upload, a legacy img/ file) have no parent.
+Children are outputs that are several per source (a video's frames, one face-swap
+result per style): each is its own row with ``parent_id`` set, which keeps the seed's
+UNIQUE(image_id, stage) on artifacts; they are never reviewed on their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UnknownImage
+from .facts import FileFacts
+
+NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+REVIEW_STATES = ("pending", "approved", "rejected")
+
+
+@dataclass
+class ReviewResult:
+    changed: list[str]
+    unknown: list[str]
+
+
+class Images:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def find(self, image_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
+
+    def get(self, image_id: str) -> sqlite3.Row:
+        row = self.find(image_id)
+        if row is None:
+            raise UnknownImage(image_id)
+        return row
+
+    def exists(self, image_id: str) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone()
+            is not None
+        )
+
+    def by_sha(self, sha256: str, *, other_than: str | None = None) -> str | None:
+        """The id of the image with these bytes (images.sha256 is UNIQUE), if any."""
+        row = self.conn.execute(
+            "SELECT id FROM images WHERE sha256 = ? AND id IS NOT ?", (sha256, other_than)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def sha256(self, image_id: str) -> str | None:
+        row = self.conn.execute("SELECT sha256 FROM images WHERE id = ?", (image_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def children(self, parent_id: str) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM images WHERE parent_id = ?", (parent_id,))
+        return [str(r[0]) for r in rows]
+
+    # -- writing rows (inside the caller's transaction when batched) ---------------------------
+
+    def add(
+        self,
+        image_id: str,
+        facts: FileFacts,
+        *,
+        url: str | None = None,
+        user: str | None = None,
+        approved: bool = False,
+        rejection_reason: str | None = None,
+        parent_id: str | None = None,
+    ) -> None:
+        """Insert an image row; a ``rejection_reason`` registers it rejected."""
+        rejected = rejection_reason is not None
+        self.conn.execute(
+            f"""INSERT INTO images (id, sha256, original_url, username, approved, rejected,
+                                    rejection_reason, width, height, file_size, mime_type,
+                                    parent_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
+            (
+                image_id,
+                facts.sha256,
+                url,
+                user,
+                int(approved and not rejected),
+                int(rejected),
+                rejection_reason,
+                facts.width,
+                facts.height,
+                facts.file_size,
+                facts.mime_type,
+                parent_id,
+            ),
+        )
+
+    def add_child(self, child_id: str, parent_id: str, facts: FileFacts) -> None:
+        """Insert or update a derived child (never approved on its own)."""
+        self.conn.execute(
+            f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
+                                    mime_type, parent_id, created_at, updated_at)
+                VALUES (?, ?, 0, 0, ?, ?, ?, ?, ?, {NOW}, {NOW})
+                ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256,
+                    width = excluded.width, height = excluded.height,
+                    file_size = excluded.file_size, mime_type = excluded.mime_type""",
+            (
+                child_id,
+                facts.sha256,
+                facts.width,
+                facts.height,
+                facts.file_size,
+                facts.mime_type,
+                parent_id,
+            ),
+        )
+
+    def park_children_hashes(self, parent_id: str) -> None:
+        """Children about to be re-recorded may trade pictures (sha256 is UNIQUE): move their
+        hashes out of the way first."""
+        self.conn.execute(
+            "UPDATE images SET sha256 = 'replacing:' || id WHERE parent_id = ?", (parent_id,)
+        )
+
+    def drop_child(self, child_id: str) -> list[str]:
+        """Delete a child row and everything recorded about it; return its artifact paths."""
+        paths = [
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT file_path FROM artifacts WHERE image_id = ?", (child_id,)
+            )
+        ]
+        self.conn.execute("DELETE FROM artifacts WHERE image_id = ?", (child_id,))
+        self.conn.execute("DELETE FROM blurhash_cache WHERE image_id = ?", (child_id,))
+        self.conn.execute("DELETE FROM jobs WHERE image_id = ?", (child_id,))
+        self.conn.execute("DELETE FROM images WHERE id = ?", (child_id,))
+        return paths
+
+    def set_parent(self, image_id: str, parent_id: str) -> None:
+        self.conn.execute("UPDATE images SET parent_id = ? WHERE id = ?", (parent_id, image_id))
+
+    # -- review (replaces yes/ and no/) ------------------------------------------------------
+
+    def approve(self, ids: Iterable[str]) -> ReviewResult:
+        """Approve each id (clearing any rejection); unknown ids are returned, not fatal.
+        The caller holds the transaction."""
+        return self._review(
+            ids,
+            "UPDATE images SET approved = 1, rejected = 0, rejection_reason = NULL WHERE id = ?",
+            (),
+        )
+
+    def reject(self, ids: Iterable[str], reason: str | None = None) -> ReviewResult:
+        return self._review(
+            ids,
+            "UPDATE images SET approved = 0, rejected = 1, rejection_reason = ? WHERE id = ?",
+            (reason or "manual",),
+        )
+
+    def _review(self, ids: Iterable[str], sql: str, params: tuple[Any, ...]) -> ReviewResult:
+        changed: list[str] = []
+        unknown: list[str] = []
+        for image_id in ids:
+            cur = self.conn.execute(sql, (*params, image_id))
+            (changed if cur.rowcount else unknown).append(image_id)
+        return ReviewResult(changed, unknown)
+
+    # -- statistics ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """The seed's db-stats image lines: total, approved, rejected, pending."""
+        row = self.conn.execute(
+            """SELECT COUNT(*),
+                      COALESCE(SUM(approved = 1), 0),
+                      COALESCE(SUM(rejected = 1), 0),
+                      COALESCE(SUM(approved = 0 AND rejected = 0), 0)
+               FROM images"""
+        ).fetchone()
+        return dict(zip(("total", "approved", "rejected", "pending"), map(int, row), strict=True))

@@ -1,0 +1,285 @@
+"""The jobs table as a queue: planning, atomic claims, completion, failure, retry, recovery.
+
+A job is (image_id, stage, variant): variant is NULL except for a matrix stage (a command
+with ``each``), which has one job per (source, each image). Planning is one
+INSERT ... SELECT per stage: what to do is decided from the catalog alone, so a no-op
+`process` opens no image file. The seed's db-start-job / db-complete-job / db-fail-job
+are here too, for outside scripts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .images import NOW
+from .schema import transaction
+
+STATUSES = ("pending", "running", "completed", "failed")
+
+# An artifact is outdated when cvgallery made it (processing_params "generator") from other
+# settings (config_key) or another source (source_sha256); one from elsewhere is current.
+_OUTDATED = """(o.id IS NULL OR (json_valid(o.processing_params)
+     AND json_extract(o.processing_params, '$.generator') = 'cvgallery'
+     AND (json_extract(o.processing_params, '$.config_key') IS NOT ?
+          OR json_extract(o.processing_params, '$.source_sha256') IS NOT src.sha256{extra})))"""
+
+# Every (source, each) pair; o is the pair's output artifact, counted only on a row that is
+# really the source's child (an unrelated image holding the id gets a job, which then fails).
+_PAIRS = """FROM images i
+    JOIN artifacts src ON src.image_id = i.id AND src.stage = ?
+    JOIN artifacts e ON e.stage = ?
+    JOIN images t ON t.id = e.image_id AND t.approved = 1
+    LEFT JOIN images c ON c.id = i.id || ? || t.id AND c.parent_id = i.id
+    LEFT JOIN artifacts o ON o.image_id = c.id AND o.stage = ?
+    WHERE i.approved = 1 AND i.parent_id IS NULL"""
+
+# The pending jobs a run may take: an image un-approved since its job was queued keeps the
+# job pending, untouched, until it is approved again.
+_CLAIMABLE = """FROM jobs j JOIN images i ON i.id = j.image_id
+    WHERE j.status = 'pending' AND j.stage IN ({marks}) AND i.approved = 1"""
+
+
+def _source(video_input: str | None) -> tuple[str, list[str]]:
+    """SQL for the stage a source artifact is taken from: a video's resizes use its poster."""
+    if video_input is None:
+        return "?", []
+    return "CASE WHEN i.mime_type LIKE 'video/%' THEN ? ELSE ? END", [video_input]
+
+
+class JobQueue:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(
+        self, stage: str, input_stage: str, config_key: str, video_input: str | None = None
+    ) -> tuple[int, int]:
+        """Queue a pending job per approved original whose ``stage`` artifact is missing or
+        outdated, unless it has a pending, running or failed one. Returns (up-to-date,
+        blocked by an earlier failure). One transaction: two runs never queue twice."""
+        source, source_params = _source(video_input)
+        base = f"""FROM images i
+            JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
+            LEFT JOIN artifacts o ON o.image_id = i.id AND o.stage = ?
+            WHERE i.approved = 1 AND i.parent_id IS NULL"""
+        params = [*source_params, input_stage, stage]
+        outdated = _OUTDATED.format(extra="")
+        with transaction(self.conn):
+            self.conn.execute(
+                f"""INSERT INTO jobs (image_id, stage, status, retry_count)
+                    SELECT i.id, ?, 'pending', 0 {base} AND {outdated}
+                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = i.id AND j.stage = ?
+                                    AND j.variant IS NULL
+                                    AND j.status IN ('pending', 'running', 'failed'))""",
+                (stage, *params, config_key, stage),
+            )
+            current, blocked = self.conn.execute(
+                f"""SELECT COALESCE(SUM(NOT {outdated}), 0),
+                           COALESCE(SUM({outdated} AND EXISTS (SELECT 1 FROM jobs j
+                               WHERE j.image_id = i.id AND j.stage = ? AND j.variant IS NULL
+                               AND j.status = 'failed')), 0)
+                    {base}""",
+                (config_key, config_key, stage, *params),
+            ).fetchone()
+        return int(current), int(blocked)
+
+    def plan_pairs(
+        self, stage: str, input_stage: str, each: str, separator: str, config_key: str
+    ) -> tuple[int, int]:
+        """Like :meth:`plan`, one job per (approved source, approved image with an ``each``
+        artifact): the output is the child ``<source><separator><each id>``."""
+        pairs = (input_stage, each, separator, stage)
+        outdated = _OUTDATED.format(
+            extra=" OR json_extract(o.processing_params, '$.each_sha256') IS NOT e.sha256"
+        )
+        with transaction(self.conn):
+            self.conn.execute(
+                f"""INSERT INTO jobs (image_id, stage, variant, status, retry_count)
+                    SELECT i.id, ?, t.id, 'pending', 0 {_PAIRS} AND {outdated}
+                    AND NOT EXISTS (SELECT 1 FROM jobs j
+                                    WHERE j.image_id = i.id AND j.stage = ? AND j.variant = t.id
+                                    AND j.status IN ('pending', 'running', 'failed'))""",
+                (stage, *pairs, config_key, stage),
+            )
+            current, blocked = self.conn.execute(
+                f"""SELECT COALESCE(SUM(NOT {outdated}), 0),
+                           COALESCE(SUM({outdated} AND EXISTS (SELECT 1 FROM jobs j
+                               WHERE j.image_id = i.id AND j.stage = ? AND j.variant = t.id
+                               AND j.status = 'failed')), 0)
+                    {_PAIRS}""",
+                (config_key, config_key, stage, *pairs),
+            ).fetchone()
+        return int(current), int(blocked)
+
+    def source_of(
+        self, image_id: str, input_stage: str, video_input: str | None = None
+    ) -> sqlite3.Row | None:
+        """The artifact (file_path, sha256) a job of ``image_id`` is made from."""
+        source, source_params = _source(video_input)
+        return self.conn.execute(
+            f"""SELECT src.file_path, src.sha256 FROM images i
+                JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
+                WHERE i.id = ?""",
+            (*source_params, input_stage, image_id),
+        ).fetchone()
+
+    # -- the runner's side: claims, results ------------------------------------------------------
+
+    def claimable(self, stages: list[str]) -> int:
+        """How many jobs of ``stages`` :meth:`claim` would hand out, all claims together."""
+        sql = "SELECT COUNT(*) " + _CLAIMABLE.format(marks=",".join("?" * len(stages)))
+        return int(self.conn.execute(sql, stages).fetchone()[0])
+
+    def claim(self, stages: list[str], owner: str, units: int) -> list[sqlite3.Row]:
+        """Atomically turn the pending jobs of up to ``units`` (image, variant) units (in
+        ``stages``) into running ones owned by ``owner``. All of an image's jobs with the same
+        variant come together, so one decode serves every stage of a group; a matrix stage's
+        jobs (one variant per `each` image) are units of their own, so two runs share them.
+
+        One UPDATE ... RETURNING inside BEGIN IMMEDIATE: two runs never claim the same job.
+        The units are picked once (a materialised CTE; its subquery streams, no ORDER BY) and
+        the unary + keeps the outer UPDATE on the (image_id, stage) index, so a claim costs
+        the same with 10 or 100,000 jobs pending.
+        """
+        marks = ",".join("?" * len(stages))
+        with transaction(self.conn):
+            return self.conn.execute(
+                f"""WITH unit(image_id, variant) AS MATERIALIZED (
+                        SELECT DISTINCT j.image_id, j.variant {_CLAIMABLE.format(marks=marks)}
+                        LIMIT ?)
+                    UPDATE jobs SET status = 'running', owner = ?, started_at = {NOW},
+                                   completed_at = NULL
+                    WHERE +status = 'pending' AND +stage IN ({marks})
+                      AND image_id IN (SELECT image_id FROM unit)
+                      AND EXISTS (SELECT 1 FROM unit u
+                                  WHERE u.image_id = jobs.image_id AND u.variant IS jobs.variant)
+                    RETURNING id, image_id, stage, variant, retry_count""",
+                (*stages, units, owner, *stages),
+            ).fetchall()
+
+    def finish(self, job_ids: Iterable[int], owner: str) -> None:
+        """Mark claimed jobs completed (the caller holds the transaction)."""
+        for job_id in job_ids:
+            self.conn.execute(
+                f"""UPDATE jobs SET status = 'completed', completed_at = {NOW},
+                                   error_message = NULL
+                    WHERE id = ? AND status = 'running' AND owner = ?""",
+                (job_id, owner),
+            )
+
+    def fail(self, job_ids: Iterable[int], owner: str, error_message: str) -> None:
+        """Mark claimed jobs failed with the reason and one more retry (the caller holds the
+        transaction)."""
+        for job_id in job_ids:
+            self.conn.execute(
+                f"""UPDATE jobs SET status = 'failed', completed_at = {NOW}, error_message = ?,
+                                   retry_count = retry_count + 1
+                    WHERE id = ? AND status = 'running' AND owner = ?""",
+                (error_message, job_id, owner),
+            )
+
+    def release(self, owner: str) -> int:
+        """Give back jobs still running under ``owner`` (an interrupted run): pending again."""
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                """UPDATE jobs SET status = 'pending', owner = NULL, started_at = NULL
+                   WHERE status = 'running' AND owner = ?""",
+                (owner,),
+            )
+        return cur.rowcount
+
+    def running_owners(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT owner FROM jobs WHERE status = 'running' AND owner IS NOT NULL"
+        )
+        return [str(r[0]) for r in rows]
+
+    def requeue_owners(self, owners: list[str]) -> list[sqlite3.Row]:
+        """Jobs left `running` by these (dead) owners go back to pending; returns them
+        (id, image_id, stage, variant)."""
+        requeued: list[sqlite3.Row] = []
+        if not owners:
+            return requeued
+        with transaction(self.conn):
+            for owner in owners:
+                requeued += self.conn.execute(
+                    """UPDATE jobs SET status = 'pending', owner = NULL, started_at = NULL
+                       WHERE status = 'running' AND owner = ?
+                       RETURNING id, image_id, stage, variant""",
+                    (owner,),
+                ).fetchall()
+        return requeued
+
+    # -- history and retry ----------------------------------------------------------------------
+
+    def history(
+        self, status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM jobs"
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [dict(row) for row in self.conn.execute(sql, params)]
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status"
+        )
+        return {str(status): int(n) for status, n in rows}
+
+    def retry_failed(self, limit_for: Callable[[str], int]) -> list[sqlite3.Row]:
+        """Failed jobs whose retry_count is below ``limit_for(stage)`` become pending again."""
+        requeued = []
+        with transaction(self.conn):
+            failed = self.conn.execute(
+                "SELECT id, image_id, stage, retry_count FROM jobs WHERE status = 'failed'"
+                " ORDER BY id"
+            ).fetchall()
+            for job in failed:
+                if job["retry_count"] < limit_for(job["stage"]):
+                    self.conn.execute(
+                        """UPDATE jobs SET status = 'pending', started_at = NULL,
+                                          completed_at = NULL, owner = NULL
+                           WHERE id = ? AND status = 'failed'""",
+                        (job["id"],),
+                    )
+                    requeued.append(job)
+        return requeued
+
+    # -- the seed's job functions, for outside scripts ------------------------------------
+
+    def start(self, image_id: str, stage: str) -> int:
+        """The seed's db-start-job: a `running` row (no owner: a script works on it)."""
+        cur = self.conn.execute(
+            f"INSERT INTO jobs (image_id, stage, status, started_at)"
+            f" VALUES (?, ?, 'running', {NOW})",
+            (image_id, stage),
+        )
+        return int(cur.lastrowid or 0)
+
+    def complete(self, image_id: str, stage: str) -> int:
+        """The seed's db-complete-job; returns how many running jobs it closed."""
+        cur = self.conn.execute(
+            f"""UPDATE jobs SET status = 'completed', completed_at = {NOW}
+                WHERE image_id = ? AND stage = ? AND status = 'running' AND variant IS NULL""",
+            (image_id, stage),
+        )
+        return cur.rowcount
+
+    def fail_running(self, image_id: str, stage: str, error_message: str) -> int:
+        """The seed's db-fail-job: failed, with the message, and one more retry counted."""
+        cur = self.conn.execute(
+            f"""UPDATE jobs SET status = 'failed', completed_at = {NOW},
+                                error_message = ?, retry_count = retry_count + 1
+                WHERE image_id = ? AND stage = ? AND status = 'running' AND variant IS NULL""",
+            (error_message, image_id, stage),
+        )
+        return cur.rowcount
