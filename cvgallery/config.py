@@ -18,7 +18,7 @@ CONFIG_NAME = "site.toml"
 DB_NAME = "cv.db"
 ART_DIR = "art"
 
-# The stage names of DESIGN.md; the folder under art/ has the same name.
+# The built-in stage names; the folder under art/ has the same name.
 STAGES: tuple[str, ...] = (
     "upstream",
     "thumbnails-small",
@@ -108,7 +108,7 @@ class SiteConfig:
 
     @property
     def stage_names(self) -> tuple[str, ...]:
-        """The DESIGN.md stages plus any new one site.toml declares."""
+        """The built-in stages plus any new one site.toml declares."""
         extra = tuple(s for s in self.stages if s not in STAGES)
         return STAGES + extra
 

@@ -34,21 +34,12 @@ class UnknownImage(CvgalleryError):
 
 
 class UnknownStage(UsageError):
-    """A stage name outside the list in DESIGN.md (and not declared in site.toml)."""
+    """A stage name that is neither built in (config.STAGES) nor declared in site.toml."""
 
     def __init__(self, stage: str, known: "list[str] | tuple[str, ...]" = ()):
         hint = f" (known: {', '.join(known)})" if known else ""
         super().__init__(f"unknown stage: {stage!r}{hint}")
         self.stage = stage
-
-
-class InvalidImage(CvgalleryError):
-    """A file that is not a readable image; ``reason`` is what goes to rejection_reason."""
-
-    def __init__(self, path: object, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 class BuildError(CvgalleryError):

@@ -59,17 +59,17 @@ def make_builder(
     process: bool,
 ) -> Callable[[], bool]:
     """One build; errors are reported and the previous site keeps being served."""
-    from .site import build_site
+    from .commands.site import build
 
     def rebuild() -> bool:
         try:
             with Catalog.open(root) as catalog:
-                report = build_site(catalog, output, process=process, say=say)
+                report = build(catalog, output, update=process, sink=say)
         except CvgalleryError as exc:
             say(f"Error: {exc}")
             return False
-        for failure in report.failed:  # as `cvgallery build` reports them
-            say(f"Error: {failure}")
+        for failure in report.failures:  # as `cvgallery build` reports them
+            say(failure)
         say(report.line())
         return True
 

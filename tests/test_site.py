@@ -66,7 +66,7 @@ def gallery(catalog: Catalog) -> Catalog:
 def test_every_approved_image_once_newest_first_across_pages(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
     gallery.conn.execute("UPDATE images SET created_at = '2026-01-01 00:00:00' WHERE id = 'img07'")
-    report = build_site(gallery, out, process=False)
+    report = build_site(gallery, out)
     assert report.images == 25 and not report.failed
     ids = data_ids(out)  # per_page 60: one page
     expected = [f"img{n:02d}" for n in range(24, -1, -1) if n != 7]
@@ -77,7 +77,7 @@ def test_every_approved_image_once_newest_first_across_pages(gallery: Catalog, t
 def test_pagination_follows_per_page(gallery: Catalog, tmp_path: Path):
     (gallery.config.root / "site.toml").write_text("per_page = 10\n")
     with Catalog.open(gallery.config.root) as catalog:
-        build_site(catalog, tmp_path / "out", process=False)
+        build_site(catalog, tmp_path / "out")
     out = tmp_path / "out"
     assert sorted(p.name for p in out.glob("page-*.html")) == ["page-2.html", "page-3.html"]
     ids = data_ids(out)
@@ -89,7 +89,7 @@ def test_pagination_follows_per_page(gallery: Catalog, tmp_path: Path):
 
 def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     html = (out / "index.html").read_text()
     figures = parse(out / "index.html").find("figure")
     assert len(figures) == 25
@@ -109,7 +109,7 @@ def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_
 def test_missing_blurhash_still_renders_without_placeholder(catalog: Catalog, tmp_path: Path):
     add_processed(catalog, "nohash", blurhash=None)
     add_processed(catalog, "badhash", blurhash="not a hash!")
-    build_site(catalog, tmp_path / "out", process=False)
+    build_site(catalog, tmp_path / "out")
     figures = parse(tmp_path / "out" / "index.html").find("figure")
     assert {f["data-id"] for f in figures} == {"nohash", "badhash"}
     assert all("background-image" not in (f["style"] or "") for f in figures)
@@ -118,7 +118,7 @@ def test_missing_blurhash_still_renders_without_placeholder(catalog: Catalog, tm
 def test_image_page_details_and_neighbours(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
     add_processed(gallery, "big", seed=50, stages=("web-optimized", "ersgan-enhanced"))
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     page = parse(out / "image" / "img10.html")
     text = (out / "image" / "img10.html").read_text()
     assert "60 × 45 px" in text
@@ -133,7 +133,7 @@ def test_image_page_details_and_neighbours(gallery: Catalog, tmp_path: Path):
 
 def test_user_pages_list_their_images(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     ids = [f["data-id"] for f in parse(out / "user" / "alice.html").find("figure")]
     assert ids == [f"img{n:02d}" for n in range(24, -1, -1) if n % 3 == 0]
 
@@ -145,7 +145,7 @@ def test_content_pages_nav_and_home_intro(gallery: Catalog, tmp_path: Path):
     (content / "about.md").write_text("title: About us\n\nWe make **galleries**.\n")
     (content / "faq.md").write_text("Intro line\n\n## Questions\n\ntext\n")
     out = tmp_path / "out"
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     home = (out / "index.html").read_text()
     assert "<h1>Welcome home</h1>" in home and "<em>intro</em>" in home
     nav = parse(out / "index.html").find("a")
@@ -163,7 +163,7 @@ def test_content_pages_nav_and_home_intro(gallery: Catalog, tmp_path: Path):
 
 def test_feed_and_sitemap_use_base_url_only_there(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
-    build_site(gallery, out, base_url="https://example.org/g/", process=False)
+    build_site(gallery, out, base_url="https://example.org/g/")
     ns = {"a": "http://www.w3.org/2005/Atom"}
     feed = ET.parse(out / "feed.xml").getroot()
     entries = feed.findall("a:entry", ns)
@@ -192,7 +192,7 @@ def test_folder_links_name_index_html_and_all_links_resolve(gallery: Catalog, tm
     out = tmp_path / "out"
     (gallery.config.root / "site.toml").write_text("per_page = 7\n")
     with Catalog.open(gallery.config.root) as catalog:
-        build_site(catalog, out, process=False)
+        build_site(catalog, out)
     for page in out.rglob("*.html"):
         for _tag, attrs in parse(page).tags:
             for key in ("href", "src"):
@@ -205,7 +205,7 @@ def test_folder_links_name_index_html_and_all_links_resolve(gallery: Catalog, tm
 
 def test_media_are_content_hashed_links_to_the_artifacts(gallery: Catalog, tmp_path: Path):
     out = tmp_path / "out"
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     row = gallery.artifacts.get("img03", "web-optimized")
     media = out / "media" / f"{row['sha256'][:20]}.jpeg"
     assert media.read_bytes() == (gallery.art_dir / row["file_path"]).read_bytes()
@@ -228,7 +228,7 @@ def test_children_are_not_on_the_index_but_on_their_parents_page(gallery: Catalo
         blurhash=None,
     )
     out = tmp_path / "out"
-    build_site(gallery, out, process=False)
+    build_site(gallery, out)
     ids = data_ids(out)
     assert "face-result" not in ids and "img05-frame-1" not in ids and len(ids) == 25
     parent = parse(out / "image" / "img05.html")
@@ -242,7 +242,7 @@ def test_children_are_not_on_the_index_but_on_their_parents_page(gallery: Catalo
 def test_video_has_poster_and_playable_source(catalog: Catalog, tmp_path: Path):
     add_processed(catalog, "clip", seed=70, video=b"\x00\x00\x00\x18ftypmp42 fake video")
     out = tmp_path / "out"
-    build_site(catalog, out, process=False)
+    build_site(catalog, out)
     page = parse(out / "image" / "clip.html")
     video = page.find("video")[0]
     assert "controls" in video and (out / "image" / (video["poster"] or "")).resolve().is_file()
@@ -258,7 +258,7 @@ def test_home_page_with_60_items_is_under_60_kb(catalog: Catalog, tmp_path: Path
         add_processed(
             catalog, f"photo-{n:04d}", size=(64, 40 + n % 30), seed=n, user=f"user{n % 7}"
         )
-    build_site(catalog, tmp_path / "out", process=False)
+    build_site(catalog, tmp_path / "out")
     home = tmp_path / "out" / "index.html"
     assert len(data_ids(tmp_path / "out")) == 70
     assert len(parse(home).find("figure")) == 60
@@ -272,7 +272,7 @@ def test_missing_artifact_file_is_reported_and_the_rest_built(gallery: Catalog, 
         missing_ok=True
     )
     out = tmp_path / "out"
-    report = build_site(gallery, out, process=False)
+    report = build_site(gallery, out)
     assert len(report.failed) == 1 and "img04" in report.failed[0]
     ids = data_ids(out)
     assert "img04" not in ids and len(ids) == 24
@@ -378,7 +378,7 @@ def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path)
     )
     out = tmp_path / "out"
     with Catalog.open(root) as catalog:
-        build_site(catalog, out, process=False)
+        build_site(catalog, out)
     home = (out / "index.html").read_text()
     assert "<title>My &lt;Pics&gt;</title>" in home
     assert '<link rel="canonical" href="https://toml.example/p/index.html">' in home
@@ -388,7 +388,7 @@ def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path)
     assert titles == ["img24", "img23", "img22", "img21", "img20"]  # the newest feed_size
     # --base-url wins over site.toml
     with Catalog.open(root) as catalog:
-        build_site(catalog, out, base_url="https://flag.example", process=False)
+        build_site(catalog, out, base_url="https://flag.example")
     assert "https://flag.example/feed.xml" in (out / "feed.xml").read_text()
     assert "toml.example" not in (out / "feed.xml").read_text()
 

@@ -30,7 +30,7 @@ def built(catalog: Catalog, tmp_path: Path) -> tuple[Catalog, Path]:
             created_at=f"2026-02-01 10:00:{n:02d}",
         )
     out = tmp_path / "out"
-    build_site(catalog, out, process=False)
+    build_site(catalog, out)
     return catalog, out
 
 
@@ -38,7 +38,7 @@ def test_noop_rebuild_writes_nothing(built: tuple[Catalog, Path]):
     catalog, out = built
     before = page_files(out)
     inode = out.stat().st_ino
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     assert report.skipped and report.written == 0
     assert page_files(out) == before  # same content, same mtimes, manifest included
     assert out.stat().st_ino == inode  # not even swapped
@@ -49,7 +49,7 @@ def test_change_rewrites_only_what_changed_and_drops_unapproved(built: tuple[Cat
     before = page_files(out)
     gone = catalog.artifacts.get("p03", "web-optimized")["sha256"][:20]
     catalog.images.reject(["p03"])
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     after = page_files(out)
     assert not report.skipped and report.kept > 0
     assert "image/p03.html" not in after
@@ -69,13 +69,13 @@ def test_content_and_config_changes_are_not_mistaken_for_noops(built: tuple[Cata
     root = catalog.config.root
     (root / "content").mkdir()
     (root / "content" / "about.md").write_text("# About\n")
-    assert not build_site(catalog, out, process=False).skipped
+    assert not build_site(catalog, out).skipped
     assert (out / "about.html").is_file()
-    assert build_site(catalog, out, process=False).skipped
+    assert build_site(catalog, out).skipped
     (root / "content" / "about.md").unlink()
-    assert not build_site(catalog, out, process=False).skipped
+    assert not build_site(catalog, out).skipped
     assert not (out / "about.html").exists()
-    report = build_site(catalog, out, base_url="https://x.example", process=False)
+    report = build_site(catalog, out, base_url="https://x.example")
     assert not report.skipped and "https://x.example/" in (out / "sitemap.xml").read_text()
 
 
@@ -91,7 +91,7 @@ def test_template_error_names_template_and_line_and_keeps_old_site(
         "</p>\n{% endblock %}\n"
     )
     with pytest.raises(BuildError) as err:
-        build_site(catalog, out, process=False)
+        build_site(catalog, out)
     message = str(err.value)
     assert "user.html" in message and "line 4" in message
     assert page_files(out) == before
@@ -106,7 +106,7 @@ def test_template_syntax_error_names_line(built: tuple[Catalog, Path]):
     (catalog.config.root / "content").mkdir()
     (catalog.config.root / "content" / "x.md").write_text("# X\n")
     with pytest.raises(BuildError, match=r"page\.html, line 2"):
-        build_site(catalog, out, process=False)
+        build_site(catalog, out)
 
 
 def test_interrupted_build_leaves_previous_site(built, monkeypatch: pytest.MonkeyPatch):
@@ -124,7 +124,7 @@ def test_interrupted_build_leaves_previous_site(built, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(pages_module.Theme, "render", render_then_die)
     with pytest.raises(KeyboardInterrupt):
-        build_site(catalog, out, process=False)
+        build_site(catalog, out)
     assert page_files(out) == before
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".out.")] == []
 
@@ -139,7 +139,7 @@ def test_killed_build_leftovers_are_cleaned_and_site_restored(built: tuple[Catal
     retired = out.parent / f".out.old-{dead_pid}"
     os.rename(out, retired)
     catalog.images.reject(["p01"])
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     assert report.images == 11 and report.kept > 0  # linked from the restored site
     assert not stale_new.exists() and not retired.exists()
     assert (out / MANIFEST).is_file()
@@ -149,7 +149,7 @@ def test_sigkilled_build_subprocess_leaves_site_whole(catalog: Catalog, tmp_path
     for n in range(300):
         add_processed(catalog, f"k{n:03d}", seed=n, size=(16, 12))
     out = tmp_path / "out"
-    build_site(catalog, out, process=False)
+    build_site(catalog, out)
     before = page_files(out)
     catalog.images.reject([f"k{n:03d}" for n in range(0, 300, 2)])
     proc = subprocess.Popen(
@@ -178,7 +178,7 @@ def test_sigkilled_build_subprocess_leaves_site_whole(catalog: Catalog, tmp_path
     if files != before:
         assert len([k for k in files if k.startswith("image/")]) == 150
     assert (out / MANIFEST).is_file() and (out / "index.html").is_file()
-    build_site(catalog, out, process=False)
+    build_site(catalog, out)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
     assert len([k for k in page_files(out) if k.startswith("image/")]) == 150
 
@@ -195,7 +195,7 @@ def test_new_video_frame_is_not_mistaken_for_a_noop(built: tuple[Catalog, Path])
         stages=("video-frames",),
         blurhash=None,
     )
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     assert not report.skipped
     assert 'alt="p04-frame-1"' in (out / "image" / "p04.html").read_text()
 
@@ -209,14 +209,14 @@ def test_failed_image_is_retried_by_the_next_build(built: tuple[Catalog, Path]):
     data = web.read_bytes()
     web.unlink()
     (catalog.art_dir / catalog.artifacts.get("p07", "thumbnails-small")["file_path"]).unlink()
-    first = build_site(catalog, out, process=False)
+    first = build_site(catalog, out)
     assert len(first.failed) == 1 and "p07" in first.failed[0]
-    second = build_site(catalog, out, process=False)
+    second = build_site(catalog, out)
     assert not second.skipped and len(second.failed) == 1  # still reported, not "up to date"
     web.write_bytes(data)
-    third = build_site(catalog, out, process=False)
+    third = build_site(catalog, out)
     assert not third.failed and (out / "image" / "p07.html").is_file()
-    assert build_site(catalog, out, process=False).skipped
+    assert build_site(catalog, out).skipped
 
 
 def test_unreadable_content_page_is_reported_and_the_rest_built(built: tuple[Catalog, Path]):
@@ -225,13 +225,13 @@ def test_unreadable_content_page_is_reported_and_the_rest_built(built: tuple[Cat
     content.mkdir()
     (content / "about.md").write_text("# About\n")
     (content / "broken.md").write_bytes(b"# Caf\xe9 latin-1, not UTF-8\n")
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     assert len(report.failed) == 1
     assert "broken.md" in report.failed[0] and "cannot read Markdown" in report.failed[0]
     assert (out / "about.html").is_file() and not (out / "broken.html").exists()
     assert len(list((out / "image").iterdir())) == 12
-    again = build_site(catalog, out, process=False)
+    again = build_site(catalog, out)
     assert not again.skipped and len(again.failed) == 1  # reported again, not "up to date"
     (content / "broken.md").write_text("# Café\n")
-    fixed = build_site(catalog, out, process=False)
+    fixed = build_site(catalog, out)
     assert not fixed.failed and (out / "broken.html").is_file()

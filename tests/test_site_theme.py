@@ -31,7 +31,7 @@ def test_site_overrides_one_template_extending_the_default(catalog: Catalog, tmp
     )
     (theme / "static").mkdir()
     (theme / "static" / "style.css").write_text("body { background: hotpink; }\n")
-    build_site(catalog, tmp_path / "out", process=False)
+    build_site(catalog, tmp_path / "out")
     home = (tmp_path / "out" / "index.html").read_text()
     assert 'name="x-site-override"' in home and 'data-id="a1"' in home
     css = parse(tmp_path / "out" / "index.html").find("link", rel="stylesheet")[0]["href"]
@@ -50,7 +50,7 @@ def test_named_theme_from_site_falls_back_to_default(catalog: Catalog, tmp_path:
     )
     with Catalog.open(root) as cat:
         add_processed(cat, "b1", seed=2)
-        build_site(cat, tmp_path / "out", process=False)
+        build_site(cat, tmp_path / "out")
     assert (tmp_path / "out" / "index.html").read_text().startswith("<!doctype html><title>Mine")
     assert "photo-frame" in (tmp_path / "out" / "image" / "b1.html").read_text()  # default
 
@@ -58,7 +58,7 @@ def test_named_theme_from_site_falls_back_to_default(catalog: Catalog, tmp_path:
 def test_unknown_theme_is_a_config_error(catalog: Catalog, tmp_path: Path):
     (catalog.config.root / "site.toml").write_text('theme = "nope"\n')
     with Catalog.open(catalog.config.root) as cat, pytest.raises(ConfigError, match="nope"):
-        build_site(cat, tmp_path / "out", process=False)
+        build_site(cat, tmp_path / "out")
 
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -83,7 +83,7 @@ def test_hostile_ids_users_and_urls_cannot_inject_script(catalog: Catalog, tmp_p
         "<img src=x onerror=alert(6)>\n\n[ok](https://fine.example)\n"
     )
     out = tmp_path / "out"
-    build_site(catalog, out, process=False)
+    build_site(catalog, out)
     for page in [*out.rglob("*.html"), out / "feed.xml", out / "sitemap.xml"]:
         text = page.read_text()
         assert "<script>alert" not in text, page

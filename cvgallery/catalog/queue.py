@@ -215,9 +215,7 @@ class JobQueue:
 
     # -- history and retry ----------------------------------------------------------------------
 
-    def history(
-        self, status: str | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    def history(self, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM jobs"
         params: list[Any] = []
         if status is not None:

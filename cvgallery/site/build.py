@@ -1,10 +1,11 @@
-"""`cvgallery build`: bring the catalog up to date, query it once, render the site.
+"""Rendering a site from the catalog as it is: query it once, render every page.
 
-Cost follows change: the query result, the theme files, the content pages and the
-settings are fingerprinted; when the fingerprint equals the one stored with the last
-build, nothing is rendered and nothing is written. Otherwise every page is rendered
-into a fresh folder (unchanged files linked from the previous build, so they keep their
-mtime) and swapped in.
+Bringing the catalog up to date first is the `build` command's job (cvgallery.commands
+.site); this package only renders. Cost follows change: the query result, the theme
+files, the content pages and the settings are fingerprinted; when the fingerprint equals
+the one stored with the last build, nothing is rendered and nothing is written. Otherwise
+every page is rendered into a fresh folder (unchanged files linked from the previous
+build, so they keep their mtime) and swapped in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,15 +60,11 @@ def build_site(
     output: Path | None = None,
     *,
     base_url: str | None = None,
-    process: bool = True,
-    say: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Build the gallery into ``output`` (default art/gallery-html/); see the module docstring."""
+    """Render the gallery into ``output`` (default art/gallery-html/); see the module docstring."""
     started = time.perf_counter()
     final = Path(output) if output is not None else default_output(catalog.config)
     report = BuildReport(final)
-    if process:
-        bring_up_to_date(catalog, report, say or (lambda _m: None))
     config = catalog.config
     url = (base_url if base_url is not None else config.base_url).rstrip("/")
     rows = catalog.gallery.rows()
@@ -105,24 +101,6 @@ def build_site(
     report.written, report.kept = tree.written, tree.kept
     report.seconds = time.perf_counter() - started
     return report
-
-
-def bring_up_to_date(catalog: Catalog, report: BuildReport, say: Callable[[str], None]) -> None:
-    """What `add` and `process` would do: new uploads, missing artifacts, missing blurhashes."""
-    from ..ingest import register_new_uploads
-    from ..process import builtin_stages, process
-    from ..stages.blurhash import fill_blurhashes
-
-    for result in register_new_uploads(catalog):
-        say(result.line())
-        if result.status in ("rejected", "error"):
-            report.failed.append(result.line())
-    made = process(catalog, stages=builtin_stages(catalog.config))
-    hashed = fill_blurhashes(catalog, stage="web-optimized")
-    say(f"process: {made.line()}")
-    say(f"blurhash: {hashed.line()}")
-    report.failed += [f"process: {failure}" for failure in made.failed]
-    report.failed += [f"blurhash: {image_id}: {error}" for image_id, error in hashed.failed]
 
 
 def _place_media(

@@ -28,12 +28,12 @@ DEFAULT_THEME = "default"
 
 
 def builtin_themes_dir() -> Path:
-    """The wheel carries themes/ inside the package; an editable install has it beside it."""
-    package = Path(cvgallery.__file__).resolve().parent
-    for candidate in (package / "themes", package.parent / "themes"):
-        if (candidate / DEFAULT_THEME).is_dir():
-            return candidate
-    raise BuildError(f"built-in themes not found beside {package}")
+    """The built-in themes are package data (cvgallery/themes/), so a wheel carries them and
+    a site's own themes/ folder never is the built-in one."""
+    themes = Path(cvgallery.__file__).resolve().parent / "themes"
+    if not (themes / DEFAULT_THEME).is_dir():
+        raise BuildError(f"built-in themes not found in {themes}")
+    return themes
 
 
 def theme_dirs(config: SiteConfig) -> list[Path]:
