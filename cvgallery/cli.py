@@ -366,7 +366,9 @@ def build(
 @click.option("--no-process", is_flag=True, help="Build without processing first.")
 @root_option
 def serve(host: str, port: int, output: Path | None, no_process: bool, root: Path) -> None:
-    """Build, serve the output with livereload and rebuild when the site or catalog changes."""
+    """Build, serve the output with live reload and rebuild when the site or catalog changes.
+
+    --port 0 picks a free port; the address really listened on is printed."""
     from .serve import serve as serve_site
 
     try:

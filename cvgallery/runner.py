@@ -10,7 +10,10 @@ temporaries without touching a live one's.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -79,6 +82,15 @@ class _Inline(Executor):
         except BaseException as exc:
             future.set_exception(exc)
         return future
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork, unless this process runs other threads (`serve` builds beside its HTTP and
+    watcher threads): a fork then copies locks those threads may hold, so workers come
+    from a fork server instead."""
+    if threading.active_count() > 1:
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork")
 
 
 def _initializer(policy: Policy) -> Callable[[], None]:
@@ -151,7 +163,9 @@ class Runner:
                 pool = _Inline()
             else:
                 policy = Policy(key[0], key[1], key[2])
-                pool = ProcessPoolExecutor(key[1], initializer=_initializer(policy))
+                pool = ProcessPoolExecutor(
+                    key[1], mp_context=_mp_context(), initializer=_initializer(policy)
+                )
             self.pools[key] = pool
         return pool
 
@@ -232,7 +246,7 @@ class Runner:
 
     def _run_alone(self, claimed: _Claimed) -> list[Made]:
         """Run one task in a pool of its own (after a worker died: nothing else is running)."""
-        with ProcessPoolExecutor(1, initializer=init_worker) as pool:
+        with ProcessPoolExecutor(1, mp_context=_mp_context(), initializer=init_worker) as pool:
             try:
                 return claimed.submit(pool).result()
             except BrokenProcessPool:
