@@ -430,7 +430,7 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
     """
     from .config import load_config
     from .legacy import migrate as run_migration
-    from .legacy_plan import plan_migration
+    from .legacy import plan_migration
 
     if dry_run:
         report = plan_migration(load_config(root), legacy_dir)
@@ -448,7 +448,7 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
 
 
 if TYPE_CHECKING:  # the legacy modules are imported by the commands that use them
-    from .legacy_layout import MigrationReport
+    from .legacy import MigrationReport
 
 
 def _print_migration(report: MigrationReport) -> None:
@@ -483,14 +483,15 @@ def _print_migration(report: MigrationReport) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--fix", is_flag=True, help="Register orphans, drop rows of missing files.")
+@click.option("--force", is_flag=True, help="Let --fix drop many rows, or a missing folder's.")
 @root_option
-def verify(as_json: bool, fix: bool, root: Path) -> None:
+def verify(as_json: bool, fix: bool, force: bool, root: Path) -> None:
     """Check the catalog against the disk: missing files, sha256 mismatches, orphans, rows
     breaking the schema's rules. Exit 1 if anything is (still) wrong. Never deletes a file."""
     from .verify import verify_catalog
 
     with Catalog.open(root) as catalog:
-        result = verify_catalog(catalog, fix=fix)
+        result = verify_catalog(catalog, fix=fix, force=force)
     if as_json:
         print_json(result)
     else:
@@ -510,14 +511,15 @@ def verify(as_json: bool, fix: bool, root: Path) -> None:
 @cli.command("export-legacy")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 @root_option
-def export_legacy_command(directory: Path, as_json: bool, root: Path) -> None:
+def export_legacy_command(directory: Path, as_json: bool, force: bool, root: Path) -> None:
     """Rebuild the legacy layout (img/, yes/, no/, thumbs/, ...) in DIRECTORY from the
     catalog, with hard links where possible: the rollback plan."""
-    from .export import export_legacy
+    from .legacy import export_legacy
 
     with Catalog.open(root) as catalog:
-        result = export_legacy(catalog, directory)
+        result = export_legacy(catalog, directory, force=force)
     if as_json:
         print_json(result)
     else:

@@ -18,7 +18,9 @@ from .. import store
 from ..config import CONFIG_NAME, DEFAULT_SITE_TOML, SiteConfig, load_config
 from ..errors import UnknownStage
 from . import schema
+from .archive import Archive
 from .artifacts import Artifacts
+from .checks import Checks
 from .gallery import Gallery
 from .images import Images
 from .queue import JobQueue
@@ -35,6 +37,8 @@ class Catalog:
         self.artifacts = Artifacts(conn)
         self.jobs = JobQueue(conn)
         self.gallery = Gallery(conn)
+        self.archive = Archive(conn)
+        self.checks = Checks(conn)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Catalog:
