@@ -402,23 +402,30 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
 @cli.command()
 @json_option
 @click.option("--fix", is_flag=True, help="Register orphans, drop rows of missing files.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --fix: drop rows even of a missing stage folder or over 10% of all rows.",
+)
 @root_option
-def verify(as_json: bool, fix: bool, root: Path) -> None:
+def verify(as_json: bool, fix: bool, force: bool, root: Path) -> None:
     """Check the catalog against the disk: missing files, sha256 mismatches, orphans, rows
     breaking the schema's rules. Exit 1 if anything is (still) wrong. Never deletes a file."""
     with Catalog.open(root) as catalog:
-        emit(archive_commands.verify(catalog, fix=fix), as_json)
+        emit(archive_commands.verify(catalog, fix=fix, force=force), as_json)
 
 
 @cli.command("export-legacy")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 @json_option
 @root_option
-def export_legacy_command(directory: Path, as_json: bool, root: Path) -> None:
+def export_legacy_command(directory: Path, force: bool, as_json: bool, root: Path) -> None:
     """Rebuild the legacy layout (img/, yes/, no/, thumbs/, ...) in DIRECTORY from the
-    catalog, with hard links where possible: the rollback plan."""
+    catalog, with hard links where possible: the rollback plan. Existing files are never
+    replaced."""
     with Catalog.open(root) as catalog:
-        emit(archive_commands.export_legacy(catalog, directory), as_json)
+        emit(archive_commands.export_legacy(catalog, directory, force=force), as_json)
 
 
 def main() -> None:

@@ -165,3 +165,11 @@ def safe_name(image_id: str) -> str:
     if not image_id or image_id in (".", "..") or "/" in image_id or "\0" in image_id:
         raise UsageError(f"image id {image_id!r} cannot be used as a file name")
     return image_id
+
+
+def stage_files(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """Regular files of an art/<stage>/ folder, temporaries and dotfiles left out."""
+    if folder.is_dir():
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
+                yield entry

@@ -1,169 +1,56 @@
-"""Checks of the catalog against the disk: `migrate`'s closing validation and `cvgallery verify`.
+"""`cvgallery verify`: the catalog checked against the disk, and `--fix` for what is safe.
 
-Both read every stored file at most once. The migration's validation trusts a hard link
-(same inode as the legacy file, whose sha256 migrate computed) without reading it, and
-compares the other files' sha256 with the hash recorded in legacy_files. `verify` hashes
-each artifact file once (a pool of threads: hashlib and file reads release the GIL).
+Every artifact file is hashed once (a pool of threads: hashlib and file reads release the
+GIL) and compared with its row; files no row names are orphans; rows breaking the
+schema's rules come from the catalog's ``checks`` part (cvgallery.catalog.checks). The
+migration's own closing check is cvgallery.legacy.validate; this module only reads the
+legacy layout's rules (art/legacy/ holds the legacy files kept verbatim).
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import store
-from .catalog import STATUSES, Catalog, file_facts, transaction
-from .ingest import batched
-from .legacy_layout import VERBATIM_DIR, classify, group_key, is_migrated, is_skipped, walk
+from .catalog import Catalog, file_facts
+from .errors import UsageError
+from .legacy.layout import VERBATIM_DIR
 from .probe import VIDEO_EXTENSIONS, is_candidate
 
 HASH_BATCH = 64
 WORKERS = 4
+# verify --fix without force drops at most this share of the artifact rows, or this many
+# rows whatever the share (a small site with three lost files is still fixed).
+MAX_DROP_SHARE = 0.10
+ALWAYS_DROPPABLE = 20
+KEPT_MISSING = "kept legacy file missing"
+LEGACY_DROPS = (KEPT_MISSING, "legacy file has no artifact")  # legacy_files rows --fix drops
 
 
-def stored_location(art_dir: Path, conn: sqlite3.Connection, row: sqlite3.Row) -> Path | None:
-    """Where the bytes of a legacy_files row live now (None: no artifact row)."""
-    if row["stage"] is None or row["stage"] == "gallery-html":
-        return art_dir / VERBATIM_DIR / row["path"]
-    found = conn.execute(
-        "SELECT file_path FROM artifacts WHERE image_id = ? AND stage = ?",
-        (row["image_id"], row["stage"]),
-    ).fetchone()
-    return None if found is None else art_dir / found[0]
-
-
-def stage_files(folder: Path) -> Iterator[os.DirEntry[str]]:
-    """Regular files of an art/<stage>/ folder, temporaries and dotfiles left out."""
-    if folder.is_dir():
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
-                yield entry
-
-
-# -- migrate's validation --------------------------------------------------------------------
-
-
-def validate_migration(catalog: Catalog, legacy: Path) -> dict[str, Any]:
-    """Per group: files in the legacy tree vs legacy_files rows vs stored files that match.
-
-    Per stage: artifact rows vs files under art/<stage>/. ``ok`` is False if anything differs.
-    """
-    conn, art = catalog.conn, catalog.art_dir
-    groups: dict[str, dict[str, int]] = {}
-    problems: list[dict[str, str]] = []
-
-    def bump(key: str, column: str) -> None:
-        line = groups.setdefault(key, dict.fromkeys(("found", "recorded", "matching"), 0))
-        line[column] += 1
-
-    for chunk in batched((r for r in walk(legacy) if not is_skipped(r)), 500):
-        marks = ",".join("?" * len(chunk))
-        sizes = dict(
-            conn.execute(
-                f"SELECT path, file_size FROM legacy_files WHERE path IN ({marks})", chunk
-            ).fetchall()
-        )
-        for rel in chunk:
-            key = group_key(*classify(rel))
-            bump(key, "found")
-            if rel not in sizes:
-                problems.append({"path": rel, "problem": "not migrated (no legacy_files row)"})
-                continue
-            bump(key, "recorded")
-            if sizes[rel] != (legacy / rel).stat().st_size:
-                problems.append({"path": rel, "problem": "legacy file changed since migration"})
-
-    last: tuple[Path | None, str | None] = (None, None)  # rows sharing bytes are adjacent
-    rows = conn.execute("SELECT * FROM legacy_files ORDER BY image_id, stage, path")
-    while batch := rows.fetchmany(500):
-        for row in batch:
-            key = group_key(*classify(row["path"]))
-            where = stored_location(art, conn, row)
-            if where is None:
-                problems.append({"path": row["path"], "problem": f"no {row['stage']} artifact"})
-                continue
-            if not where.is_file():
-                problems.append({"path": row["path"], "problem": f"missing {where}"})
-                continue
-            if last[0] == where:
-                actual = last[1]
-            elif store.same_file(legacy / row["path"], where):
-                actual = row["sha256"]  # a hard link: the bytes migrate hashed, not read again
-            else:
-                actual = store.sha256_file(where)
-            last = (where, actual)
-            if actual != row["sha256"]:
-                problems.append({"path": row["path"], "problem": f"sha256 differs: {where}"})
-            elif key in groups:
-                bump(key, "matching")
-
-    stages = stage_counts(catalog)
-    for stage, line in stages.items():
-        if line["missing"] or line["orphans"]:
-            problems.append(
-                {"path": f"art/{stage}/", "problem": f"{line['missing']} rows without a file, "
-                 f"{line['orphans']} files without a row"}
-            )  # fmt: skip
-    return {"groups": groups, "stages": stages, "problems": problems, "ok": not problems}
-
-
-KEPT_LINE = "legacy (kept)"
-
-
-def stage_counts(catalog: Catalog) -> dict[str, dict[str, int]]:
-    """Per stage: artifact rows (and how many migrated), files in art/<stage>/, rows whose
-    file is missing, picture files no row names. gallery-html (the built site) is left out;
-    the line "legacy (kept)" compares legacy_files rows kept verbatim with art/legacy/."""
-    conn, art, out = catalog.conn, catalog.art_dir, {}
-    for stage in catalog.config.stage_names:
-        if stage == "gallery-html":
-            continue
-        line = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
-        known: set[str] = set()
-        for file_path, params in conn.execute(
-            "SELECT file_path, processing_params FROM artifacts WHERE stage = ?", (stage,)
-        ):
-            known.add(file_path)
-            line["artifacts"] += 1
-            line["migrated"] += is_migrated(params)
-            line["missing"] += not (art / file_path).is_file()
-        for entry in stage_files(art / stage):
-            line["files"] += 1
-            rel = store.relative_path(stage, entry.name)
-            line["orphans"] += rel not in known and is_candidate(entry.name)
-        out[stage] = line
-    kept = dict.fromkeys(("artifacts", "migrated", "files", "missing", "orphans"), 0)
-    kept["files"] = sum(len(f) for _d, _s, f in os.walk(art / VERBATIM_DIR))
-    for (path,) in conn.execute(
-        "SELECT path FROM legacy_files WHERE stage IS NULL OR stage = 'gallery-html'"
-    ):
-        kept["artifacts"] += 1
-        kept["migrated"] += 1
-        kept["missing"] += not (art / VERBATIM_DIR / path).is_file()
-    kept["orphans"] = max(0, kept["files"] - kept["artifacts"] + kept["missing"])
-    out[KEPT_LINE] = kept
-    return out
-
-
-# -- cvgallery verify ---------------------------------------------------------------------------
-
-
-def verify_catalog(catalog: Catalog, fix: bool = False) -> dict[str, Any]:
+def verify_catalog(catalog: Catalog, fix: bool = False, *, force: bool = False) -> dict[str, Any]:
     """Artifact rows vs files, orphans, constraint breaks. ``fix`` only does what is safe:
     register orphans whose id has a free slot (and orphans of upstream/ and video-sources/
     as new pending images), drop rows whose file is gone (artifacts, and
     legacy_files rows whose stored bytes are gone, which a new `migrate` then restores from
-    the legacy tree). No file is ever deleted."""
+    the legacy tree). No file is ever deleted.
+
+    A dropped artifact row takes its processing params with it, and files that are gone
+    all at once are more likely an unmounted disk than lost files. So unless ``force``,
+    ``fix`` raises UsageError and changes nothing when it would drop a row of a stage
+    whose folder (art/<stage>/, or art/legacy/ for kept legacy files) is missing, or drop
+    more than MAX_DROP_SHARE (10%) of all artifact rows, once that is more than
+    ALWAYS_DROPPABLE (20) rows: up to 20 rows may always go, beyond 20 only up to 10%.
+    """
     problems: list[dict[str, Any]] = []
     with ThreadPoolExecutor(WORKERS) as pool:
         for stage in catalog.config.stage_names:
             problems += _check_stage(catalog, stage, pool)
     problems += _check_constraints(catalog)
     if fix:
+        if not force:
+            _refuse_mass_drops(catalog, problems)
         _fix(catalog, problems)
     left = [p for p in problems if not p.get("fixed")]
     return {"problems": problems, "unfixed": len(left), "ok": not left}
@@ -172,11 +59,7 @@ def verify_catalog(catalog: Catalog, fix: bool = False) -> dict[str, Any]:
 def _check_stage(catalog: Catalog, stage: str, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
     art, out = catalog.art_dir, []
     known: set[str] = set()
-    rows = catalog.conn.execute(
-        "SELECT id, image_id, file_path, sha256 FROM artifacts WHERE stage = ? ORDER BY file_path",
-        (stage,),
-    )
-    while batch := rows.fetchmany(HASH_BATCH):
+    for batch in catalog.checks.stage_rows(stage, HASH_BATCH):
         known.update(r["file_path"] for r in batch)
         hashes = pool.map(lambda r: _hash_or_none(art / r["file_path"]), batch)
         for row, actual in zip(batch, hashes, strict=True):
@@ -187,7 +70,7 @@ def _check_stage(catalog: Catalog, stage: str, pool: ThreadPoolExecutor) -> list
                 out.append({**base, "kind": "sha256 mismatch", "detail": f"file has {actual}"})
     if stage == "gallery-html":  # rendered pages and kept legacy files: not artifacts
         return out
-    for entry in sorted(stage_files(art / stage), key=lambda e: e.name):
+    for entry in sorted(store.stage_files(art / stage), key=lambda e: e.name):
         rel = store.relative_path(stage, entry.name)
         if rel not in known and is_candidate(entry.name):
             out.append({"kind": "orphan file", "stage": stage, "path": rel})
@@ -201,83 +84,56 @@ def _hash_or_none(path: Path) -> str | None:
         return None
 
 
-_CONSTRAINT_QUERIES = [
-    ("no images row", "SELECT 'artifacts', id, image_id, stage FROM artifacts"
-     " WHERE image_id NOT IN (SELECT id FROM images)"),
-    ("no images row", "SELECT 'jobs', id, image_id, stage FROM jobs"
-     " WHERE image_id NOT IN (SELECT id FROM images)"),
-    ("no images row", "SELECT 'blurhash_cache', rowid, image_id, stage FROM blurhash_cache"
-     " WHERE image_id NOT IN (SELECT id FROM images)"),
-    ("no images row", "SELECT 'legacy_files', path, image_id, stage FROM legacy_files"
-     " WHERE image_id IS NOT NULL AND image_id NOT IN (SELECT id FROM images)"),
-    ("parent_id has no images row", "SELECT 'images', id, parent_id, NULL FROM images"
-     " WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM images)"),
-    ("duplicate sha256", "SELECT 'images', GROUP_CONCAT(id, ', '), sha256, NULL FROM images"
-     " GROUP BY sha256 HAVING COUNT(*) > 1"),
-    ("duplicate (image_id, stage)", "SELECT 'artifacts', GROUP_CONCAT(id, ', '), image_id, stage"
-     " FROM artifacts GROUP BY image_id, stage HAVING COUNT(*) > 1"),
-    ("both approved and rejected", "SELECT 'images', id, id, NULL FROM images"
-     " WHERE approved = 1 AND rejected = 1"),
-    ("file outside its stage folder", "SELECT 'artifacts', id, image_id, stage FROM artifacts"
-     " WHERE substr(file_path, 1, length(stage) + 1) != stage || '/'"),
-    ("legacy file has no artifact", "SELECT 'legacy_files', l.path, l.image_id, l.stage"
-     " FROM legacy_files l WHERE l.image_id IS NOT NULL AND l.stage != 'gallery-html'"
-     " AND l.stage IS NOT NULL"
-     " AND NOT EXISTS (SELECT 1 FROM artifacts a"
-     "                 WHERE a.image_id = l.image_id AND a.stage = l.stage)"),
-]  # fmt: skip
-
-
 def _check_constraints(catalog: Catalog) -> list[dict[str, Any]]:
-    conn, out = catalog.conn, []
-    for kind, sql in _CONSTRAINT_QUERIES:
-        for table, key, image_id, stage in conn.execute(sql):
-            out.append({"kind": kind, "table": table, "row": key, "image_id": image_id,
-                        "stage": stage})  # fmt: skip
-    stages = catalog.config.stage_names
-    marks = ",".join("?" * len(stages))
-    for table, key in (("artifacts", "id"), ("jobs", "id"), ("blurhash_cache", "rowid"),
-                       ("legacy_files", "path")):  # fmt: skip
-        # NULL NOT IN (...) is not true: only legacy_files may hold a NULL stage, and may.
-        sql = f"SELECT {key}, stage FROM {table} WHERE stage NOT IN ({marks})"
-        for row_key, stage in conn.execute(sql, stages):
-            out.append({"kind": "unknown stage", "table": table, "row": row_key, "stage": stage})
+    out = catalog.checks.broken_rows(catalog.config.stage_names)
     kept = catalog.art_dir / VERBATIM_DIR
-    rows = conn.execute(
-        "SELECT path, image_id FROM legacy_files WHERE stage IS NULL OR stage = 'gallery-html'"
-    )
-    while batch := rows.fetchmany(500):
-        for path, image_id in batch:
-            if not (kept / path).is_file():  # export-legacy needs these bytes
-                out.append(
-                    {"kind": "kept legacy file missing", "table": "legacy_files", "row": path,
-                     "image_id": image_id, "path": f"{VERBATIM_DIR}/{path}"}
-                )  # fmt: skip
-    marks = ",".join("?" * len(STATUSES))
-    for row_key, status in conn.execute(
-        f"SELECT id, status FROM jobs WHERE status NOT IN ({marks})", STATUSES
-    ):
-        out.append({"kind": "unknown job status", "table": "jobs", "row": row_key,
-                    "detail": status})  # fmt: skip
+    for path, image_id in catalog.archive.kept():
+        if not (kept / path).is_file():  # export-legacy needs these bytes
+            out.append(
+                {"kind": KEPT_MISSING, "table": "legacy_files", "row": path,
+                 "image_id": image_id, "path": f"{VERBATIM_DIR}/{path}"}
+            )  # fmt: skip
     return out
 
 
+def _refuse_mass_drops(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
+    """UsageError (before anything changes) if --fix would drop rows an unmounted or
+    half-synced art/ made look lost; see verify_catalog."""
+    missing = [p for p in problems if p["kind"] == "missing file"]
+    folders: dict[Path, int] = {}
+    for p in missing:
+        folder = catalog.art_dir / p["stage"]
+        folders[folder] = folders.get(folder, 0) + 1
+    kept = sum(p["kind"] == KEPT_MISSING for p in problems)
+    if kept:
+        folders[catalog.art_dir / VERBATIM_DIR] = kept
+    gone = [(folder, n) for folder, n in folders.items() if not folder.is_dir()]
+    if gone:
+        listed = ", ".join(f"{folder}/ ({n} rows)" for folder, n in gone)
+        raise UsageError(
+            f"verify --fix would drop rows of folders that do not exist: {listed}. Is the "
+            "disk holding art/ mounted? Nothing changed; use --force to drop them anyway"
+        )
+    total = sum(catalog.artifacts.counts().values())
+    if len(missing) > max(ALWAYS_DROPPABLE, MAX_DROP_SHARE * total):
+        raise UsageError(
+            f"verify --fix would drop {len(missing)} of {total} artifact rows (more than "
+            f"{MAX_DROP_SHARE:.0%}) whose files are missing under {catalog.art_dir}. Is "
+            "the disk holding art/ mounted? Nothing changed; use --force to drop them anyway"
+        )
+
+
 def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
-    conn = catalog.conn
-    with transaction(conn):
+    with catalog.transaction():
         for p in problems:
             if p["kind"] == "missing file":
-                conn.execute("DELETE FROM artifacts WHERE id = ?", (p["artifact_id"],))
                 # The legacy files whose bytes were there go too, so migrate can restore them.
-                legacy = conn.execute(
-                    "DELETE FROM legacy_files WHERE image_id = ? AND stage = ?",
-                    (p["image_id"], p["stage"]),
-                ).rowcount
+                legacy = catalog.checks.drop_artifact(p["artifact_id"], p["image_id"], p["stage"])
                 p["fixed"] = "row dropped" + (
                     f" (+{legacy} legacy_files: rerun migrate)" * bool(legacy)
                 )
-            elif p["kind"] in ("kept legacy file missing", "legacy file has no artifact"):
-                conn.execute("DELETE FROM legacy_files WHERE path = ?", (p["row"],))
+            elif p["kind"] in LEGACY_DROPS:
+                catalog.checks.drop_legacy_file(p["row"])
                 p["fixed"] = "legacy_files row dropped (rerun migrate to restore it)"
             elif p["kind"] == "orphan file":
                 _register_orphan(catalog, p)
@@ -287,7 +143,7 @@ def _fix(catalog: Catalog, problems: list[dict[str, Any]]) -> None:
 def _register_orphan(catalog: Catalog, p: dict[str, Any]) -> None:
     path = catalog.art_dir / p["path"]
     image_id = Path(p["path"]).stem
-    if catalog.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+    if not catalog.images.exists(image_id):
         p["detail"] = f"not fixed: no image {image_id!r}"
         return
     taken = catalog.artifacts.get(image_id, p["stage"])

@@ -16,9 +16,9 @@ from legacy_tree import LegacyTree, make_legacy_tree, picture
 
 from cvgallery.catalog import Catalog
 from cvgallery.cli import cli
-from cvgallery.export import export_legacy
+from cvgallery.errors import UsageError
 from cvgallery.ingest import log_artifact
-from cvgallery.legacy import migrate
+from cvgallery.legacy import export_legacy, migrate
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,10 @@ def test_migrate_then_export_reproduces_every_folder(
     # hard links: the export shares the stored files' inodes
     assert os.path.samefile(out / "thumbs/00003-photo.jpeg",
                             site_root / "art/thumbnails-small/00003-photo.jpeg")  # fmt: skip
-    # a second export finds everything in place
-    again = CliRunner().invoke(cli, ["export-legacy", "--root", str(site_root), "--json", str(out)])
+    # a second export into the (now not empty) folder needs --force, and finds all in place
+    again = CliRunner().invoke(
+        cli, ["export-legacy", "--root", str(site_root), "--json", "--force", str(out)]
+    )
     assert again.exit_code == 0 and json.loads(again.stdout)["hard_links"] == 0
     assert contents(out) == expected
 
@@ -114,6 +116,43 @@ def test_export_refuses_the_art_folder(site_root: Path) -> None:
     assert result.exit_code == 2 and "art/" in result.output
 
 
+def test_a_folder_that_is_not_empty_is_refused_without_force(
+    site_root: Path, tmp_path: Path, make_image
+) -> None:
+    """Exporting into the legacy tree itself (a slip of the user's) adds nothing to it."""
+    from cvgallery.ingest import add_files
+
+    small = make_legacy_tree(tmp_path / "legacy", count=2, full=False)
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root)
+        add_files(cat, [make_image("later.jpeg")], approve=True)  # the export would add it
+    before = contents(small.root)
+    with Catalog.open(site_root) as cat, pytest.raises(UsageError) as refused:
+        export_legacy(cat, small.root)
+    assert str(small.root) in str(refused.value) and "--force" in str(refused.value)
+    assert contents(small.root) == before
+    result = subprocess.run(
+        [sys.executable, "-m", "cvgallery", "export-legacy", "--root", str(site_root),
+         str(small.root)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(small.root) in result.stderr and "--force" in result.stderr
+    assert contents(small.root) == before
+    with Catalog.open(site_root) as cat:
+        # a new folder, or an empty one, needs no --force
+        (tmp_path / "empty").mkdir()
+        assert export_legacy(cat, tmp_path / "empty")["ok"]
+        assert export_legacy(cat, tmp_path / "new")["ok"]
+        # with force the export goes in beside the files there, replacing none of them
+        forced = export_legacy(cat, small.root, force=True)
+    assert forced["ok"], forced["errors"]
+    after = contents(small.root)
+    assert {rel: after[rel] for rel in before} == before
+    assert set(after) - set(before) == {"img/later.jpeg", "yes/later.jpeg"}
+    assert contents(tmp_path / "empty") == contents(tmp_path / "new") == after
+
+
 def test_an_existing_file_with_other_bytes_is_never_overwritten(
     site_root: Path, tmp_path: Path
 ) -> None:
@@ -123,7 +162,9 @@ def test_an_existing_file_with_other_bytes_is_never_overwritten(
     (out / "thumbs/00001-photo.jpeg").write_bytes(b"someone else's file")
     with Catalog.open(site_root) as cat:
         migrate(cat, small.root)
-    result = CliRunner().invoke(cli, ["export-legacy", "--root", str(site_root), str(out)])
+    result = CliRunner().invoke(
+        cli, ["export-legacy", "--root", str(site_root), "--force", str(out)]
+    )
     assert result.exit_code == 1
     assert "thumbs/00001-photo.jpeg: exists with other bytes" in result.output
     assert (out / "thumbs/00001-photo.jpeg").read_bytes() == b"someone else's file"
@@ -168,8 +209,8 @@ def test_a_folder_or_file_in_the_way_fails_that_file_only(site_root: Path, tmp_p
     with Catalog.open(site_root) as cat:
         migrate(cat, small.root)
     result = subprocess.run(
-        [sys.executable, "-m", "cvgallery", "export-legacy", "--json", "--root", str(site_root),
-         str(out)],
+        [sys.executable, "-m", "cvgallery", "export-legacy", "--json", "--force", "--root",
+         str(site_root), str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr

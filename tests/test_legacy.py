@@ -20,8 +20,7 @@ from legacy_tree import ODD_IDS, LegacyTree, make_legacy_tree, picture, snapshot
 
 from cvgallery.catalog import Catalog, init_site
 from cvgallery.cli import cli
-from cvgallery.legacy import migrate
-from cvgallery.verify import validate_migration
+from cvgallery.legacy import migrate, validate_migration
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +287,7 @@ def test_awkward_contents_are_kept_and_round_trip(site_root: Path, tmp_path: Pat
     """Same stem twice, yes/ and no/ with other bytes, a derived file that is an original's
     bytes, a derived file that is not a picture: each kept, and export-legacy gives it back."""
 
-    from cvgallery.export import export_legacy
+    from cvgallery.legacy import export_legacy
 
     legacy = tmp_path / "legacy"
     files = {

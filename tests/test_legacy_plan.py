@@ -14,9 +14,7 @@ from legacy_tree import LegacyTree, art_listing, copy_tree, make_legacy_tree, pi
 
 from cvgallery.catalog import Catalog, init_site
 from cvgallery.cli import cli
-from cvgallery.legacy import migrate
-from cvgallery.legacy_layout import MigrationReport
-from cvgallery.legacy_plan import plan_migration
+from cvgallery.legacy import MigrationReport, migrate, plan_migration
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -37,6 +36,27 @@ def test_second_run_changes_nothing(site_root: Path, tree: LegacyTree) -> None:
     assert art_listing(site_root / "art") == files
 
 
+# `cvgallery migrate` in small batches with a pause after each committed one, so the kill
+# lands mid-run. The hook lives here: this wrapper patches the module, then runs the CLI.
+SLOW_MIGRATE = """
+import sys, time
+from cvgallery.legacy import migration
+from cvgallery.cli import main
+
+migration.BATCH = 16
+phase = migration.Migrator.phase
+
+def slow_phase(self, rels, step):
+    def step_then_pause(todo):
+        step(todo)
+        time.sleep(0.3)
+    phase(self, rels, step_then_pause)
+
+migration.Migrator.phase = slow_phase
+main()
+"""
+
+
 def count_rows(db_path: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
@@ -52,9 +72,9 @@ def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     init_site(killed)
     init_site(clean)
-    env = {**os.environ, "CVGALLERY_MIGRATE_BATCH": "16", "CVGALLERY_MIGRATE_BATCH_DELAY": "0.3"}
+    slow = [sys.executable, "-c", SLOW_MIGRATE, "migrate", "--json", "--root"]
     cmd = [sys.executable, "-m", "cvgallery", "migrate", "--json", "--root"]
-    proc = subprocess.Popen([*cmd, str(killed), str(tree.root)], env=env,
+    proc = subprocess.Popen([*slow, str(killed), str(tree.root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from legacy_tree import LegacyTree, make_legacy_tree, picture
+from legacy_tree import LegacyTree, make_legacy_tree, picture, table_dump
 
 from cvgallery.catalog import Catalog
 from cvgallery.cli import cli
+from cvgallery.errors import UsageError
 from cvgallery.legacy import migrate
 from cvgallery.verify import verify_catalog
 
@@ -206,3 +208,73 @@ def test_fix_registers_orphan_originals_as_new_pending_images(migrated: Path) ->
         assert cat.artifacts.get(other, "upstream")["file_path"] == "upstream/00001-photo.png"
     code, report = run_verify(migrated)
     assert kinds(report) == {("orphan file", "upstream/again.jpeg")}
+
+
+def art_files(site: Path) -> list[Path]:
+    return sorted(p for p in (site / "art").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("folder", ["thumbnails-small", "legacy"])
+def test_fix_refuses_to_drop_rows_of_a_missing_folder_unless_forced(
+    migrated: Path, folder: str
+) -> None:
+    """An art/<stage>/ (or art/legacy/) folder that is gone is a disk not mounted, not files
+    lost: --fix changes nothing (not even the orphan it could register) without --force."""
+    shutil.rmtree(migrated / "art" / folder)
+    (migrated / "art/upstream/newcomer.jpeg").write_bytes(picture(4242, (64, 48), "JPEG"))
+    rows, files = table_dump(migrated / "cv.db"), art_files(migrated)
+    with Catalog.open(migrated) as cat, pytest.raises(UsageError) as refused:
+        verify_catalog(cat, fix=True)
+    assert f"art/{folder}/" in str(refused.value) and "--force" in str(refused.value)
+    result = CliRunner().invoke(cli, ["verify", "--root", str(migrated), "--fix"])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert table_dump(migrated / "cv.db") == rows and art_files(migrated) == files
+    code, report = run_verify(migrated, "--fix", "--force")
+    assert code == 0 and report["problems"] and all(p.get("fixed") for p in report["problems"])
+    assert art_files(migrated) == files  # --force drops rows, never a file
+    with Catalog.open(migrated) as cat:
+        assert cat.images.exists("newcomer")
+        if folder == "thumbnails-small":
+            assert cat.artifacts.counts().get("thumbnails-small", 0) == 0
+    assert run_verify(migrated) == (0, {"problems": [], "unfixed": 0, "ok": True})
+
+
+def test_fix_refuses_to_drop_more_than_a_tenth_of_the_rows_unless_forced(
+    migrated: Path,
+) -> None:
+    """Files gone from folders that still exist (a half-synced art/): above 20 rows, at most
+    10% of the artifact rows are dropped without --force."""
+    with Catalog.open(migrated) as cat:
+        total = sum(cat.artifacts.counts().values())
+    lost = sorted((migrated / "art/web-optimized").iterdir())
+    lost += sorted((migrated / "art/thumbnails-small").iterdir())
+    assert len(lost) > max(20, total // 10)
+    for path in lost:
+        path.unlink()
+    rows = table_dump(migrated / "cv.db")
+    result = CliRunner().invoke(cli, ["verify", "--root", str(migrated), "--fix"])
+    assert result.exit_code == 2
+    assert f"would drop {len(lost)} of {total} artifact rows" in result.output
+    assert "--force" in result.output and "Traceback" not in result.output
+    assert table_dump(migrated / "cv.db") == rows
+    code, report = run_verify(migrated, "--fix", "--force")
+    assert code == 0 and sum(p["kind"] == "missing file" for p in report["problems"]) == len(lost)
+    with Catalog.open(migrated) as cat:
+        assert sum(cat.artifacts.counts().values()) == total - len(lost)
+
+
+def test_fix_drops_up_to_twenty_rows_whatever_their_share(site_root: Path, tmp_path: Path) -> None:
+    """A small site that really lost most of its files is fixed without --force."""
+    small = make_legacy_tree(tmp_path / "legacy", count=5, full=False)
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root, copy=True)
+        total = sum(cat.artifacts.counts().values())
+    lost = sorted((site_root / "art/web-optimized").iterdir())
+    lost += sorted((site_root / "art/thumbnails-small").iterdir())
+    assert len(lost) <= 20 and len(lost) > total // 10
+    for path in lost:
+        path.unlink()
+    code, report = run_verify(site_root, "--fix")
+    assert code == 0 and len(report["problems"]) == len(lost)
+    with Catalog.open(site_root) as cat:
+        assert sum(cat.artifacts.counts().values()) == total - len(lost)

@@ -1,7 +1,8 @@
 """The catalog: the one place that holds SQL (cv.db's schema, its tables as named parts).
 
 ``Catalog.open(root)`` gives a session; its parts are ``images``, ``artifacts``, ``jobs``
-(the job queue) and ``gallery``; ``catalog.transaction()`` groups writes atomically.
+(the job queue), ``gallery``, ``archive`` and ``checks``; ``catalog.transaction()``
+groups writes atomically.
 """
 
 from .facts import FileFacts, bytes_facts, file_facts

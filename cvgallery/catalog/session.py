@@ -1,7 +1,8 @@
 """A site's catalog session: its config, one open cv.db connection and its art/ folder.
 
 The SQL lives in the table modules beside this one, reached as named parts of the
-session: ``catalog.images``, ``catalog.artifacts``, ``catalog.jobs``, ``catalog.gallery``.
+session: ``catalog.images``, ``catalog.artifacts``, ``catalog.jobs``, ``catalog.gallery``,
+``catalog.archive`` (legacy_files: what `migrate` found) and ``catalog.checks`` (verify's).
 Transactions belong to the caller (``with catalog.transaction(): ...``), so two steps that
 must happen together (a row and its artifact, a job's result and its completion) do.
 """
@@ -18,7 +19,9 @@ from .. import store
 from ..config import CONFIG_NAME, DEFAULT_SITE_TOML, SiteConfig, load_config
 from ..errors import UnknownStage
 from . import schema
+from .archive import Archive
 from .artifacts import Artifacts
+from .checks import Checks
 from .gallery import Gallery
 from .images import Images
 from .queue import JobQueue
@@ -35,6 +38,8 @@ class Catalog:
         self.artifacts = Artifacts(conn)
         self.jobs = JobQueue(conn)
         self.gallery = Gallery(conn)
+        self.archive = Archive(conn)
+        self.checks = Checks(conn)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Catalog:

@@ -12,7 +12,7 @@ from .images import table
 from .report import Report
 
 if TYPE_CHECKING:
-    from ..legacy_layout import MigrationReport
+    from ..legacy import MigrationReport
 
 
 def migrate(
@@ -25,7 +25,7 @@ def migrate(
 ) -> Report:
     """Import a legacy tree; with ``dry_run``, only the plan (nothing is written)."""
     from ..legacy import migrate as run_migration
-    from ..legacy_plan import plan_migration
+    from ..legacy import plan_migration
 
     if dry_run:
         result = plan_migration(load_config(root), legacy_dir)
@@ -66,11 +66,11 @@ def _migration_report(result: MigrationReport) -> Report:
     return report
 
 
-def verify(catalog: Catalog, *, fix: bool = False) -> Report:
+def verify(catalog: Catalog, *, fix: bool = False, force: bool = False) -> Report:
     """Check the catalog against the disk; ``fix`` does only what is safe."""
     from ..verify import verify_catalog
 
-    result = verify_catalog(catalog, fix=fix)
+    result = verify_catalog(catalog, fix=fix, force=force)
     report = Report(data=result, exit_code=0 if result["ok"] else 1)
     for p in result["problems"]:
         where = p.get("path") or f"{p.get('table')} {p.get('row')}"
@@ -84,11 +84,11 @@ def verify(catalog: Catalog, *, fix: bool = False) -> Report:
     return report
 
 
-def export_legacy(catalog: Catalog, directory: Path) -> Report:
+def export_legacy(catalog: Catalog, directory: Path, *, force: bool = False) -> Report:
     """Rebuild the old layout from the catalog (the rollback plan)."""
-    from ..export import export_legacy as run_export
+    from ..legacy import export_legacy as run_export
 
-    result: dict[str, Any] = run_export(catalog, directory)
+    result: dict[str, Any] = run_export(catalog, directory, force=force)
     report = Report(data=result, exit_code=0 if result["ok"] else 1)
     report.failures += [f"Error: {e['path']}: {e['detail']}" for e in result["errors"]]
     report.lines += [f"skipped {s['path']}: {s['detail']}" for s in result["skipped"]]

@@ -13,7 +13,9 @@
 4. blurhash_cache rows not imported from blur/: one file, blur/cvgallery.json ({id: hash}).
 
 Files are hard links where possible (copies across file systems), each written
-atomically; an existing file with other bytes is never overwritten, only reported.
+atomically; an existing file with other bytes is never overwritten, only reported. The
+destination must be a new or empty folder unless ``force`` (`--force`).
+The queries are the catalog's ``archive`` part (cvgallery.catalog.archive).
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .catalog import Catalog
-from .errors import UsageError
-from .legacy_layout import is_migrated
-from .verify import stored_location
+from .. import store
+from ..catalog import Catalog
+from ..errors import UsageError
+from .layout import is_migrated, stored_location
 
 STANDARD_FOLDERS = {
     "upstream": "img",
@@ -42,19 +43,11 @@ STANDARD_FOLDERS = {
     "video-frames": "v/img",
 }
 BLUR_FILE = "blur/cvgallery.json"
-# An image untouched since the migration recorded its last legacy file (its own, or one of
-# an image made from it: a yes/ or no/ file with other bytes than the original): its yes/
-# and no/ entries are written back as they were (even an image in both), and none are
-# invented. migrate sets a flag before it records the file that caused it.
-UNCHANGED = """COALESCE(i.updated_at <= (SELECT MAX(m.migrated_at) FROM legacy_files m
-                                         WHERE m.image_id = i.id OR m.image_id IN
-                                         (SELECT c.id FROM images c WHERE c.parent_id = i.id)),
-                        0)"""
 
 
 class Exporter:
     def __init__(self, catalog: Catalog, dest: Path):
-        self.catalog, self.conn, self.dest = catalog, catalog.conn, dest
+        self.catalog, self.archive, self.dest = catalog, catalog.archive, dest
         self.written: dict[str, int] = {}
         self.linked = 0
         self.skipped: list[dict[str, str]] = []
@@ -85,63 +78,32 @@ class Exporter:
         self.written[top] = self.written.get(top, 0) + 1
 
     def legacy_rows(self) -> None:
-        art = self.catalog.art_dir
-        rows = self.conn.execute(
-            f"""SELECT l.*, i.approved, i.rejected, {UNCHANGED} AS unchanged FROM legacy_files l
-               LEFT JOIN images i ON i.id = l.image_id ORDER BY l.path"""
-        )
-        while batch := rows.fetchmany(500):
-            for row in batch:
-                top = row["path"].split("/", 1)[0]
-                changed = top in ("yes", "no") and not row["unchanged"]
-                if changed and not row["approved" if top == "yes" else "rejected"]:
-                    self.skipped.append({"path": row["path"], "detail": "review changed since"})
-                    continue
-                where = stored_location(art, self.conn, row)
-                if where is None:
-                    self.errors.append(
-                        {"path": row["path"], "detail": f"no {row['stage']} artifact"}
-                    )
-                    continue
-                self.put(where, row["path"])
+        for row in self.archive.export_rows():
+            top = row["path"].split("/", 1)[0]
+            changed = top in ("yes", "no") and not row["unchanged"]
+            if changed and not row["approved" if top == "yes" else "rejected"]:
+                self.skipped.append({"path": row["path"], "detail": "review changed since"})
+                continue
+            where = stored_location(self.catalog, row)
+            if where is None:
+                self.errors.append({"path": row["path"], "detail": f"no {row['stage']} artifact"})
+                continue
+            self.put(where, row["path"])
 
     def new_artifacts(self) -> None:
-        marks = ",".join("?" * len(STANDARD_FOLDERS))
-        rows = self.conn.execute(
-            f"""SELECT a.stage, a.file_path FROM artifacts a WHERE a.stage IN ({marks})
-                AND NOT EXISTS (SELECT 1 FROM legacy_files l
-                                WHERE l.image_id = a.image_id AND l.stage = a.stage)
-                ORDER BY a.stage, a.file_path""",
-            tuple(STANDARD_FOLDERS),
-        )
-        while batch := rows.fetchmany(500):
-            for stage, file_path in batch:
-                name = Path(file_path).name
-                self.put(self.catalog.art_dir / file_path, f"{STANDARD_FOLDERS[stage]}/{name}")
+        for stage, file_path in self.archive.unrecorded_artifacts(tuple(STANDARD_FOLDERS)):
+            name = Path(file_path).name
+            self.put(self.catalog.art_dir / file_path, f"{STANDARD_FOLDERS[stage]}/{name}")
 
     def new_reviews(self) -> None:
-        for folder, column in (("yes", "approved"), ("no", "rejected")):
-            rows = self.conn.execute(
-                f"""SELECT a.file_path FROM images i
-                    JOIN artifacts a ON a.image_id = i.id
-                         AND a.stage IN ('upstream', 'video-sources')
-                    WHERE i.{column} = 1 AND NOT ({UNCHANGED}) AND NOT EXISTS (
-                        SELECT 1 FROM legacy_files l
-                        WHERE l.image_id = i.id AND substr(l.path, 1, ?) = ?)
-                    ORDER BY a.file_path""",
-                (len(folder) + 1, f"{folder}/"),
-            )
-            while batch := rows.fetchmany(500):
-                for (file_path,) in batch:
-                    self.put(self.catalog.art_dir / file_path, f"{folder}/{Path(file_path).name}")
+        for folder in ("yes", "no"):
+            for file_path in self.archive.reviews_since(folder):
+                self.put(self.catalog.art_dir / file_path, f"{folder}/{Path(file_path).name}")
 
     def new_blurhashes(self) -> None:
         mapping = {
             image_id: blurhash
-            for image_id, blurhash, context in self.conn.execute(
-                """SELECT image_id, blurhash, context FROM blurhash_cache
-                   WHERE stage = 'web-optimized' ORDER BY image_id"""
-            )
+            for image_id, blurhash, context in self.archive.blurhashes("web-optimized")
             if not is_migrated(context)
         }
         if mapping:
@@ -154,14 +116,26 @@ class Exporter:
             self.count(BLUR_FILE)
 
 
-def export_legacy(catalog: Catalog, dest_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Rebuild the legacy layout in dest_dir; see the module docstring."""
+def export_legacy(
+    catalog: Catalog, dest_dir: str | os.PathLike[str], *, force: bool = False
+) -> dict[str, Any]:
+    """Rebuild the legacy layout in dest_dir; see the module docstring.
+
+    dest_dir must be new or empty unless ``force``: an export into the wrong folder (the
+    original legacy tree, a home folder) would add thousands of files to it. Even with
+    ``force`` no existing file is replaced.
+    """
     dest = Path(dest_dir).resolve()
     art = catalog.art_dir.resolve()
     if dest == art or art in dest.parents:
         raise UsageError(f"{dest_dir}: cannot export into the site's art/ folder")
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest_dir}: not a folder")
+    if not force and dest.is_dir() and any(dest.iterdir()):
+        raise UsageError(
+            f"{dest_dir}: the folder is not empty; export into a new or empty folder, "
+            "or use --force to add the legacy layout to it (no file in it is replaced)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     exporter = Exporter(catalog, dest)
     exporter.legacy_rows()

@@ -1,7 +1,8 @@
 """The legacy layout: which folder maps to which stage, walking it, reading a file once,
-and the legacy_files lookups the migration, its validation and export-legacy share.
+placing it under art/, and where the bytes of a recorded legacy file live now.
 
-See cvgallery.legacy for the rules.
+The migration, its plan, its validation and export-legacy share these rules (see
+cvgallery.legacy.migration for what becomes of each folder); `verify` reads them too.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ import io
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from . import store
-from .catalog.images import NOW
-from .errors import UsageError
-from .probe import VIDEO_EXTENSIONS
+from .. import store
+from ..errors import UsageError
+from ..probe import VIDEO_EXTENSIONS
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..catalog import Catalog
 
 VERBATIM_DIR = "legacy"  # relative to art/: legacy files kept verbatim (not artifacts)
 IN_MEMORY_LIMIT = 16 << 20
@@ -40,7 +44,6 @@ DERIVED: tuple[tuple[str, str], ...] = (
     ("v/mp4", "video-sources"),
     ("v/img", "video-frames"),
 )
-HTML_DIRS = ("g", "tmp/g", "W")
 SUFFIXED_STAGES = {"video-frames", "face-swap-results"}
 NUMBER_SUFFIX = re.compile(r"^(.+?)[-_]\d+$")
 
@@ -160,20 +163,7 @@ def place(item: Read, dest: Path, copy: bool) -> None:
         store.link_or_copy(item.src, dest)
 
 
-# -- catalog lookups ------------------------------------------------------------------------
-
-
-def recorded(conn: sqlite3.Connection, rels: list[str]) -> set[str]:
-    """Which of these legacy paths an earlier run already recorded."""
-    found: set[str] = set()
-    for i in range(0, len(rels), 500):
-        chunk = rels[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            r[0]
-            for r in conn.execute(f"SELECT path FROM legacy_files WHERE path IN ({marks})", chunk)
-        )
-    return found
+# -- names and marks ------------------------------------------------------------------------
 
 
 def owner_names(stem: str, stage: str | None = None) -> list[str]:
@@ -181,50 +171,6 @@ def owner_names(stem: str, stage: str | None = None) -> list[str]:
     face-swap results also the stem without a ``-N`` / ``_N`` suffix."""
     match = NUMBER_SUFFIX.match(stem)
     return [stem, match.group(1)] if stage in SUFFIXED_STAGES and match else [stem]
-
-
-def find_image(conn: sqlite3.Connection, stem: str, stage: str | None = None) -> str | None:
-    """The image a legacy name stands for: its original in img/, else yes/ or no/, else the id."""
-    for name in owner_names(stem, stage):
-        for folder in ("img", "yes", "no"):
-            # One range scan of the primary key: "folder/name" up to "folder/name/" holds
-            # "folder/name" and every "folder/name.<ext>" (and a few longer names, dropped).
-            # An image with a parent is a copy made from a yes/ or no/ file, not the original.
-            # CROSS JOIN keeps that scan outermost (else SQLite may walk idx_images_parent).
-            rows = conn.execute(
-                """SELECT l.path, l.image_id FROM legacy_files l CROSS JOIN images i
-                   ON i.id = l.image_id
-                   WHERE l.path >= ? AND l.path < ? AND i.parent_id IS NULL ORDER BY l.path""",
-                (f"{folder}/{name}", f"{folder}/{name}/"),
-            )
-            for path, image_id in rows:
-                if path == f"{folder}/{name}" or Path(path).stem == name:
-                    return str(image_id)
-        row = conn.execute("SELECT id FROM images WHERE id = ?", (name,)).fetchone()
-        if row is not None:
-            return str(row[0])
-    return None
-
-
-def content_stage(conn: sqlite3.Connection, image_id: str, sha: str) -> str | None:
-    """The stage whose artifact of image_id holds these bytes (upstream first)."""
-    row = conn.execute(
-        """SELECT stage FROM artifacts WHERE image_id = ? AND sha256 = ?
-           ORDER BY stage != 'upstream', stage LIMIT 1""",
-        (image_id, sha),
-    ).fetchone()
-    return None if row is None else str(row[0])
-
-
-def record_legacy(
-    conn: sqlite3.Connection, item: Read, image_id: str | None, stage: str | None
-) -> None:
-    conn.execute(
-        f"""INSERT OR REPLACE INTO legacy_files (path, image_id, stage, sha256, file_size,
-                                                 migrated_at)
-            VALUES (?, ?, ?, ?, ?, {NOW})""",
-        (item.rel, image_id, stage, item.sha256, item.size),
-    )
 
 
 def params_for(rel: str) -> dict[str, str]:
@@ -297,43 +243,6 @@ def files_in(legacy: Path, sub: str) -> Iterator[str]:
             yield f"{sub}/{name}"
 
 
-@dataclass
-class MigrationReport:
-    legacy_dir: str
-    dry_run: bool
-    found: dict[str, int] = field(default_factory=dict)  # per stage / group
-    migrated: dict[str, int] = field(default_factory=dict)  # rows written by this run
-    already: int = 0  # paths skipped because an earlier run recorded them
-    notes: list[dict[str, str]] = field(default_factory=list)  # kept, but worth knowing
-    errors: list[dict[str, str]] = field(default_factory=list)  # not (fully) migrated
-    validation: dict[str, Any] | None = None
-    seconds: float = 0.0
-
-    def note(self, path: str, kind: str, detail: str) -> None:
-        self.notes.append({"path": path, "kind": kind, "detail": detail})
-
-    def error(self, path: str, detail: str) -> None:
-        self.errors.append({"path": path, "detail": detail})
-
-    def count(self, key: str) -> None:
-        self.migrated[key] = self.migrated.get(key, 0) + 1
-
-    def skipped(self, rel: str) -> None:
-        """A skipped path: a dotfile is a note, a name that is not UTF-8 an error (not migrated)."""
-        shown, why = skip_reason(rel)
-        if bad_name(rel):
-            self.error(shown, why)
-        else:
-            self.note(shown, "skipped", why)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and (self.validation is None or self.validation["ok"])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "ok": self.ok}
-
-
 def check_legacy_dir(legacy_dir: str | os.PathLike[str], art_dir: Path) -> Path:
     legacy = Path(legacy_dir).resolve()
     if not legacy.is_dir():
@@ -353,3 +262,12 @@ def clean_temporaries(art_dir: Path) -> int:
     for folder, _dirs, _files in os.walk(art_dir / VERBATIM_DIR):
         removed += store.clean_temp_files(Path(folder))
     return removed
+
+
+def stored_location(catalog: Catalog, row: sqlite3.Row) -> Path | None:
+    """Where the bytes of a legacy_files row live now: its artifact, or its verbatim copy
+    under art/legacy/ (None: the artifact row is gone)."""
+    if row["stage"] is None or row["stage"] == "gallery-html":
+        return catalog.art_dir / VERBATIM_DIR / row["path"]
+    found = catalog.artifacts.get(row["image_id"], row["stage"])
+    return None if found is None else catalog.art_dir / found["file_path"]

@@ -32,7 +32,9 @@ Rules (where the legacy tree and the seed's one-artifact-per-stage do not fit):
 * Dotfiles in the legacy tree are skipped and reported.
 
 legacy_files(image_id, stage) names where the bytes live: the artifact (image_id, stage),
-or art/legacy/<path> when stage is NULL or 'gallery-html'.
+or art/legacy/<path> when stage is NULL or 'gallery-html'. Its rows are read and written
+through the catalog's ``archive`` part (cvgallery.catalog.archive); the folder rules are in
+cvgallery.legacy.layout, the closing check in cvgallery.legacy.validate.
 """
 
 from __future__ import annotations
@@ -46,39 +48,34 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from . import store
-from .catalog import Catalog, FileFacts, transaction
-from .catalog.images import NOW
-from .ingest import batched
-from .legacy_layout import (
+from .. import store
+from ..catalog import Catalog, FileFacts
+from ..ingest import batched
+from ..probe import probe, probe_data
+from .layout import (
     DERIVED,
     VERBATIM_DIR,
-    MigrationReport,
     Read,
     blur_entry,
     check_legacy_dir,
     checked_blurhash,
     classify,
     clean_temporaries,
-    content_stage,
     files_in,
-    find_image,
     group_key,
     is_skipped,
     line_of,
+    owner_names,
     params_for,
     place,
     read_batch,
     read_blur_file,
-    record_legacy,
-    recorded,
     walk,
 )
-from .probe import probe, probe_data
+from .report import MigrationReport
+from .validate import validate_migration
 
-BATCH = int(os.environ.get("CVGALLERY_MIGRATE_BATCH", "256"))
-# Test hook: seconds to sleep after each committed batch, so a test can kill -9 mid-run.
-BATCH_DELAY = float(os.environ.get("CVGALLERY_MIGRATE_BATCH_DELAY") or 0)
+BATCH = 256  # legacy files per transaction: a kill loses at most one batch of work
 
 
 def migrate(
@@ -101,8 +98,6 @@ def migrate(
     clean_temporaries(catalog.art_dir)
     Migrator(catalog, legacy, report, copy, on_progress).run()
     if validate:
-        from .verify import validate_migration
-
         report.validation = validate_migration(catalog, legacy)
     report.seconds = round(time.monotonic() - started, 3)
     return report
@@ -119,7 +114,7 @@ class Migrator:
         copy: bool,
         on_progress: Callable[[int, int], None] | None,
     ):
-        self.catalog, self.conn, self.legacy = catalog, catalog.conn, legacy
+        self.catalog, self.archive, self.legacy = catalog, catalog.archive, legacy
         self.report, self.copy, self.on_progress = report, copy, on_progress
         self.art = catalog.art_dir
         self.done = 0  # files looked at, of total (those report.found counts, skipped aside)
@@ -137,12 +132,11 @@ class Migrator:
 
     def phase(self, rels: Iterator[str], step: Callable[[list[str]], None]) -> None:
         for chunk in batched(rels, BATCH):
-            done = recorded(self.conn, chunk)
+            done = self.archive.recorded(chunk)
             self.report.already += len(done)
             todo = [r for r in chunk if r not in done]
             if todo:
                 step(todo)
-                time.sleep(BATCH_DELAY)
             self.done += len(chunk)
             if self.on_progress is not None:
                 self.on_progress(self.done, self.total)
@@ -157,11 +151,11 @@ class Migrator:
     # -- img/ ----------------------------------------------------------------------------
 
     def originals(self, rels: list[str]) -> None:
-        from .ingest import add_files
+        from ..ingest import add_files
 
         by_path = {self.legacy / r: r for r in rels}
         results = add_files(self.catalog, list(by_path), link=not self.copy, approve=False)
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for res in results:
                 rel = by_path[res.path]
                 if res.status == "error" or res.image_id is None:
@@ -177,57 +171,60 @@ class Migrator:
     def record_registered(self, rel: str, image_id: str) -> None:
         """legacy_files row for a file add_files registered or found a duplicate of; the first
         for the image marks its artifact (also when a killed run's add_files had made it)."""
-        sha = self.conn.execute("SELECT sha256 FROM images WHERE id = ?", (image_id,)).fetchone()[0]
+        sha = self.catalog.images.sha256(image_id)
+        assert sha is not None, image_id  # add_files just registered or found it
         item = Read(rel, self.legacy / rel, sha, (self.legacy / rel).stat().st_size)
-        stage = content_stage(self.conn, image_id, sha) or "upstream"
-        first = "SELECT 1 FROM legacy_files WHERE image_id = ? LIMIT 1"
-        if self.conn.execute(first, (image_id,)).fetchone() is None:
-            self.conn.execute(
-                """UPDATE artifacts SET processing_params = ?
-                   WHERE image_id = ? AND stage = ? AND processing_params IS NULL""",
-                (json.dumps(params_for(rel), sort_keys=True), image_id, stage),
-            )
-        record_legacy(self.conn, item, image_id, stage)
+        stage = self.archive.content_stage(image_id, sha) or "upstream"
+        if not self.archive.has_rows_for(image_id):
+            self.archive.mark_migrated(image_id, stage, params_for(rel))
+        self.record(item, image_id, stage)
+
+    def record(self, item: Read, image_id: str | None, stage: str | None) -> None:
+        """The legacy_files row of a file, once its bytes are in place."""
+        self.archive.record(item.rel, image_id, stage, item.sha256, item.size)
+
+    def find_image(self, stem: str, stage: str | None = None) -> str | None:
+        """The image a legacy name stands for: its original in img/, else yes/ or no/, else
+        the id (video frames and face-swap results also without a -N suffix)."""
+        return self.archive.find_image(owner_names(stem, stage))
 
     # -- yes/ and no/ --------------------------------------------------------------------
 
     def review(self, folder: str, rels: list[str]) -> None:
         own: list[tuple[Read, str | None]] = []
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for item in read_batch(self.pool, self.legacy, rels, False):
                 if item.error:
                     self.report.error(item.rel, item.error)
                     continue
-                original = find_image(self.conn, Path(item.rel).stem)
+                original = self.find_image(Path(item.rel).stem)
                 if original is None:
                     own.append((item, None))
                     continue
                 self.flag(folder, original, item.rel)
-                stage = content_stage(self.conn, original, item.sha256)
+                stage = self.archive.content_stage(original, item.sha256)
                 if stage is None:
                     own.append((item, original))
                 else:
-                    record_legacy(self.conn, item, original, stage)
+                    self.record(item, original, stage)
                     self.report.count(folder)
         if own:
             self.review_own(folder, own)
 
     def review_own(self, folder: str, own: list[tuple[Read, str | None]]) -> None:
         """yes/ and no/ files with no original, or other bytes than it: registered themselves."""
-        from .ingest import add_files
+        from ..ingest import add_files
 
         items = {item.src: (item, original) for item, original in own}
         results = add_files(self.catalog, list(items), link=not self.copy, approve=False)
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for res in results:
                 item, original = items[res.path]
                 if res.status == "error" or res.image_id is None:
                     self.report.error(item.rel, res.reason or "not registered")
                     continue
                 if res.status == "added" and original is not None:
-                    self.conn.execute(
-                        "UPDATE images SET parent_id = ? WHERE id = ?", (original, res.image_id)
-                    )
+                    self.catalog.images.set_parent(res.image_id, original)
                 self.flag(folder, res.image_id, item.rel)
                 self.record_registered(item.rel, res.image_id)
                 self.report.count(folder)
@@ -241,35 +238,29 @@ class Migrator:
                 )
 
     def flag(self, folder: str, image_id: str, rel: str) -> None:
-        row = self.conn.execute(
-            "SELECT rejected, rejection_reason FROM images WHERE id = ?", (image_id,)
-        ).fetchone()
+        """yes/ approves, no/ rejects (reason "manual"); an image rejected for another reason
+        (a GIF, an unreadable file) stays rejected. A row already flagged is left untouched,
+        so its updated_at still says "not reviewed since the migration" (see export)."""
+        row = self.catalog.images.get(image_id)
         if folder == "no":
-            if not row[0]:
-                self.conn.execute(
-                    "UPDATE images SET approved = 0, rejected = 1, rejection_reason = 'manual'"
-                    " WHERE id = ?",
-                    (image_id,),
-                )
-        elif row[0] and row[1] != "manual":
-            self.report.note(rel, "not approved", f"image {image_id!r} is rejected: {row[1]}")
-        else:
-            self.conn.execute(
-                "UPDATE images SET approved = 1, rejected = 0, rejection_reason = NULL"
-                " WHERE id = ? AND approved = 0",
-                (image_id,),
-            )
+            if not row["rejected"]:
+                self.catalog.images.reject([image_id], "manual")
+        elif row["rejected"] and row["rejection_reason"] != "manual":
+            why = f"image {image_id!r} is rejected: {row['rejection_reason']}"
+            self.report.note(rel, "not approved", why)
+        elif not row["approved"]:
+            self.catalog.images.approve([image_id])
 
     # -- derived stages ------------------------------------------------------------------
 
     def derived(self, stage: str, rels: list[str]) -> None:
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for item in read_batch(self.pool, self.legacy, rels, True):
                 if item.error:
                     self.report.error(item.rel, item.error)
                     continue
                 stem = Path(item.rel).stem
-                parent = find_image(self.conn, stem, stage)
+                parent = self.find_image(stem, stage)
                 if parent is not None and self.catalog.artifacts.get(parent, stage) is None:
                     self.store_artifact(item, parent, stage)
                 else:
@@ -284,7 +275,7 @@ class Migrator:
             facts=FileFacts(item.sha256, item.size, item.width, item.height),
             params=params_for(item.rel),
         )  # fmt: skip
-        record_legacy(self.conn, item, image_id, stage)
+        self.record(item, image_id, stage)
 
     def own_image(self, item: Read, stage: str, parent: str | None) -> None:
         """A second file for a taken (image, stage) slot, or a derived file with no image.
@@ -293,21 +284,18 @@ class Migrator:
         parent_id = the image it belongs to, if any. Its own bytes are its artifact of stage.
         """
         stem = Path(item.rel).stem
-        row = self.conn.execute("SELECT id FROM images WHERE sha256 = ?", (item.sha256,)).fetchone()
-        if row is not None:  # images.sha256 is unique: these bytes already are an image
-            self.same_bytes(item, stage, str(row[0]))
+        images = self.catalog.images
+        same = images.by_sha(item.sha256)
+        if same is not None:  # images.sha256 is unique: these bytes already are an image
+            self.same_bytes(item, stage, same)
             return
         for suffix in ("", f"-{item.sha256[:8]}", f"-{item.sha256[:16]}", f"-{item.sha256}"):
             image_id = f"{stem}{suffix}"
-            if not self.conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+            if not images.exists(image_id):
                 break
         info = probe_data(item.src, item.data) if item.data is not None else probe(item.src)
-        self.conn.execute(
-            f"""INSERT INTO images (id, sha256, approved, rejected, width, height, file_size,
-                                    mime_type, parent_id, created_at, updated_at)
-                VALUES (?, ?, 0, 0, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
-            (image_id, item.sha256, info.width, info.height, item.size, info.mime_type, parent),
-        )
+        facts = FileFacts(item.sha256, item.size, info.width, info.height, info.mime_type)
+        images.add(image_id, facts, parent_id=parent)
         self.store_artifact(item, image_id, stage)
         if parent is None:
             unreadable = "" if info.ok else f"; the file is unreadable: {info.reason}"
@@ -319,9 +307,9 @@ class Migrator:
 
     def same_bytes(self, item: Read, stage: str, image_id: str) -> None:
         """A derived file whose bytes are an existing image's: point at them, or keep it."""
-        held = content_stage(self.conn, image_id, item.sha256)
+        held = self.archive.content_stage(image_id, item.sha256)
         if held is not None:
-            record_legacy(self.conn, item, image_id, held)
+            self.record(item, image_id, held)
             self.report.note(item.rel, "duplicate", f"same bytes as image {image_id!r}")
         elif self.catalog.artifacts.get(image_id, stage) is None:
             self.store_artifact(item, image_id, stage)
@@ -339,7 +327,7 @@ class Migrator:
     # -- verbatim files and blur/ ------------------------------------------------------------
 
     def verbatim(self, rels: list[str]) -> None:
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for item in read_batch(self.pool, self.legacy, rels, False):
                 group, stage = classify(item.rel)
                 if self.keep_verbatim(item, None, stage):
@@ -354,14 +342,14 @@ class Migrator:
             self.report.error(item.rel, item.error)
             return False
         place(item, self.art / VERBATIM_DIR / item.rel, self.copy)
-        record_legacy(self.conn, item, image_id, stage)
+        self.record(item, image_id, stage)
         return True
 
     def blur(self, rels: list[str]) -> None:
-        with transaction(self.conn):
+        with self.catalog.transaction():
             for item in read_batch(self.pool, self.legacy, rels, False):
                 stem, ext = Path(item.rel).stem, Path(item.rel).suffix.lower()
-                owner = find_image(self.conn, stem) if ext != ".json" else None
+                owner = self.find_image(stem) if ext != ".json" else None
                 if not self.keep_verbatim(item, owner, None):
                     continue
                 self.report.count("blur")
@@ -378,7 +366,7 @@ class Migrator:
 
     def import_blurhash(self, rel: str, key: str, value: object) -> None:
         where = blur_entry(rel, key)
-        image_id = find_image(self.conn, str(key))
+        image_id = self.find_image(str(key))
         if image_id is None:
             self.report.note(where, "blurhash", f"no image {key!r}: hash not imported")
             return
@@ -387,15 +375,8 @@ class Migrator:
         except ValueError as exc:
             self.report.error(where, str(exc))
             return
-        width, height, cached = self.conn.execute(
-            """SELECT COALESCE(a.width, i.width), COALESCE(a.height, i.height), b.image_id
-               FROM images i
-               LEFT JOIN artifacts a ON a.image_id = i.id AND a.stage = 'web-optimized'
-               LEFT JOIN blurhash_cache b ON b.image_id = i.id AND b.stage = 'web-optimized'
-               WHERE i.id = ?""",
-            (image_id,),
-        ).fetchone()
-        if cached is not None:  # an earlier run (or cvgallery) has it: keep that one
+        width, height, cached = self.archive.blurhash_slot(image_id, "web-optimized")
+        if cached:  # an earlier run (or cvgallery) has it: keep that one
             return
         if width is None or height is None:
             self.report.error(where, f"image {image_id!r} has no known size: hash not imported")

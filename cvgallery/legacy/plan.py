@@ -14,14 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .catalog import connect
-from .config import SiteConfig
-from .errors import CvgalleryError
-from .ingest import batched
-from .legacy_layout import (
+from ..catalog.archive import Archive
+from ..catalog.images import Images
+from ..config import SiteConfig
+from ..errors import CvgalleryError
+from ..ingest import batched
+from ..probe import probe, probe_data
+from .layout import (
     DERIVED,
     VERBATIM_DIR,
-    MigrationReport,
     Read,
     bad_name,
     blur_entry,
@@ -33,10 +34,9 @@ from .legacy_layout import (
     owner_names,
     read_blur_file,
     read_file,
-    recorded,
     walk,
 )
-from .probe import probe, probe_data
+from .report import MigrationReport
 
 WORKERS = 4
 
@@ -49,42 +49,34 @@ def plan_migration(config: SiteConfig, legacy_dir: str | os.PathLike[str]) -> Mi
     """
     legacy = check_legacy_dir(legacy_dir, config.art_dir)
     report = MigrationReport(str(legacy), dry_run=True)
-    conn = _readonly_catalog(config.db_path, report)
+    archive = _readonly_archive(config.db_path, report)
     try:
-        _plan(legacy, conn, report)
+        _plan(legacy, archive, report)
     finally:
-        if conn is not None:
-            conn.close()
+        if archive is not None:
+            archive.conn.close()
     return report
 
 
-def _readonly_catalog(path: Path, report: MigrationReport) -> sqlite3.Connection | None:
-    """cv.db for reading only. Without a -wal file everything is in the main file, which is
-    then opened immutable: even a read-only WAL connection would create -wal and -shm."""
+def _readonly_archive(path: Path, report: MigrationReport) -> Archive | None:
+    """The archive part of cv.db opened read-only; None when there is nothing to read."""
     if not path.is_file():
         return None
     try:
-        if Path(f"{path}-wal").exists():
-            conn = connect(path, readonly=True)
-        else:
-            uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        return Archive.open_readonly(path)
     except (sqlite3.Error, CvgalleryError) as exc:
         report.note(str(path), "catalog", f"cannot read the catalog ({exc}); plan ignores it")
         return None
-    try:
-        conn.execute("SELECT 1 FROM legacy_files LIMIT 1")
-    except sqlite3.Error:
-        conn.close()
-        return None  # an older schema: nothing migrated yet
-    return conn
 
 
-def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport) -> None:
+def _plan(legacy: Path, archive: Archive | None, report: MigrationReport) -> None:
+    images = None if archive is None else Images(archive.conn)
+
     def known_id(stem: str) -> bool:
-        return conn is not None and bool(
-            conn.execute("SELECT 1 FROM images WHERE id = ?", (stem,)).fetchone()
-        )
+        return images is not None and images.exists(stem)
+
+    def recorded(rels: list[str]) -> set[str]:
+        return set() if archive is None else archive.recorded(rels)
 
     originals = {Path(r).stem for r in files_in(legacy, "img")}
     owners = set(originals)  # the names that will be images, as find_image sees them
@@ -97,7 +89,7 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
     # Derived files in migrate's order: the first one with no image becomes that image.
     for folder, stage in DERIVED:
         for chunk in batched(files_in(legacy, folder), 256):
-            done = recorded(conn, chunk) if conn is not None else set()
+            done = recorded(chunk)
             for rel in (r for r in chunk if r not in done):
                 stem = Path(rel).stem
                 if not owners.intersection(owner_names(stem, stage)) and not known_id(stem):
@@ -107,7 +99,7 @@ def _plan(legacy: Path, conn: sqlite3.Connection | None, report: MigrationReport
     with ThreadPoolExecutor(WORKERS) as pool:
         for chunk in batched(walk(legacy), 256):
             names = [r for r in chunk if not bad_name(r)]
-            done = recorded(conn, names) if conn is not None else set()
+            done = recorded(names)
             report.already += len(done)
             todo = []
             for rel in chunk:
