@@ -20,11 +20,7 @@ import click
 
 from . import __version__
 from .catalog import STATUSES, Catalog
-from .commands import Report
-from .commands import archive as archive_commands
-from .commands import images as image_commands
-from .commands import processing as processing_commands
-from .commands import site as site_commands
+from .commands.report import Report
 from .config import find_root
 from .errors import CvgalleryError
 
@@ -112,6 +108,8 @@ def cli() -> None:
 @root_option
 def init(directory: Path | None, root: Path) -> None:
     """Create site.toml (if missing), the art/<stage>/ folders and cv.db in DIRECTORY."""
+    from .commands import images as image_commands
+
     emit(image_commands.init(directory or root))
 
 
@@ -135,6 +133,8 @@ def add(
     The id is the file name without extension; a different picture with a name already
     taken gets <name>-<8 hex of its sha256>. Prints added, duplicate or rejected per file.
     """
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         report = image_commands.add(
             catalog, paths, url=url, user=user, approve=approve, link=link, sink=say
@@ -147,6 +147,8 @@ def add(
 @root_option
 def approve(ids: tuple[str, ...], root: Path) -> None:
     """Approve images (replaces yes/); `-` reads ids from stdin, one per line."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.review(catalog, read_ids(ids), approve=True))
 
@@ -157,6 +159,8 @@ def approve(ids: tuple[str, ...], root: Path) -> None:
 @root_option
 def reject(ids: tuple[str, ...], reason: str, root: Path) -> None:
     """Reject images (replaces no/); `-` reads ids from stdin, one per line."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.review(catalog, read_ids(ids), approve=False, reason=reason))
 
@@ -166,6 +170,8 @@ def reject(ids: tuple[str, ...], reason: str, root: Path) -> None:
 @root_option
 def stats(as_json: bool, root: Path) -> None:
     """Images total/approved/rejected/pending, artifacts per stage, jobs per status."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.stats(catalog), as_json)
 
@@ -176,6 +182,8 @@ def stats(as_json: bool, root: Path) -> None:
 @root_option
 def ready(input_stage: str, output_stage: str, root: Path) -> None:
     """Ids of approved images with an INPUT_STAGE artifact and no OUTPUT_STAGE one."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.ready(catalog, input_stage, output_stage))
 
@@ -193,6 +201,8 @@ def artifact() -> None:
 @root_option
 def artifact_log(image_id: str, stage: str, path: Path, params: str | None, root: Path) -> None:
     """Record PATH as the STAGE artifact of image ID (linked into art/STAGE/ if elsewhere)."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.artifact_log(catalog, image_id, stage, path, params))
 
@@ -203,6 +213,8 @@ def artifact_log(image_id: str, stage: str, path: Path, params: str | None, root
 @root_option
 def artifact_sync(stage: str, directory: Path, root: Path) -> None:
     """Record every image file under DIRECTORY as a STAGE artifact (ids from file names)."""
+    from .commands import images as image_commands
+
     with Catalog.open(root) as catalog:
         emit(image_commands.artifact_sync(catalog, stage, directory))
 
@@ -221,6 +233,8 @@ def jobs(
 ) -> None:
     """Job history; `jobs retry` re-queues failed jobs; `jobs start|complete|fail` record an
     outside script's work (the seed's db-start-job, db-complete-job, db-fail-job)."""
+    from .commands import processing as processing_commands
+
     if ctx.invoked_subcommand is not None:
         return
     with Catalog.open(root) as catalog:
@@ -237,11 +251,15 @@ def jobs(
 @root_option
 def jobs_retry(max_retries: int | None, root: Path) -> None:
     """Re-queue failed jobs whose retry_count is below the maximum."""
+    from .commands import processing as processing_commands
+
     with Catalog.open(root) as catalog:
         emit(processing_commands.retry(catalog, max_retries))
 
 
 def _job_event(event: str) -> Callable[..., None]:
+    from .commands import processing as processing_commands
+
     def command(image_id: str, stage: str, root: Path, message: str | None = None) -> None:
         with Catalog.open(root) as catalog:
             emit(processing_commands.job_event(catalog, event, image_id, stage, message))
@@ -298,6 +316,8 @@ def process(
     stages: tuple[str, ...], workers: int | None, retry_failed: bool, as_json: bool, root: Path
 ) -> None:
     """Make missing or outdated artifacts of STAGE... (default: every configured stage)."""
+    from .commands import processing as processing_commands
+
     with Catalog.open(root) as catalog, progress("process", as_json) as bar:
         report = processing_commands.process(
             catalog, list(stages), workers=workers, retry_failed=retry_failed, on_progress=bar
@@ -316,6 +336,8 @@ def process(
 @root_option
 def blurhash(stage: str, as_json: bool, root: Path) -> None:
     """Fill blurhash_cache for every artifact of the stage lacking a current hash."""
+    from .commands import processing as processing_commands
+
     with Catalog.open(root) as catalog, progress("blurhash", as_json) as bar:
         report = processing_commands.blurhash(catalog, stage, on_progress=bar)
     emit(report, as_json)
@@ -348,6 +370,8 @@ def build(
     output: Path | None, base_url: str | None, no_process: bool, as_json: bool, root: Path
 ) -> None:
     """Render the gallery: approved images through the theme into a static site."""
+    from .commands import site as site_commands
+
     with Catalog.open(root) as catalog:
         report = site_commands.build(
             catalog,
@@ -392,6 +416,8 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
     LEGACY_DIR is only read. Safe to rerun or interrupt; ends with a validation of every
     migrated file. Exit 1 if a file could not be migrated or the validation differs.
     """
+    from .commands import archive as archive_commands
+
     with progress("migrate", as_json or dry_run) as bar:
         report = archive_commands.migrate(
             root, legacy_dir, dry_run=dry_run, copy=copy, on_progress=bar
@@ -411,6 +437,8 @@ def migrate(legacy_dir: Path, dry_run: bool, copy: bool, as_json: bool, root: Pa
 def verify(as_json: bool, fix: bool, force: bool, root: Path) -> None:
     """Check the catalog against the disk: missing files, sha256 mismatches, orphans, rows
     breaking the schema's rules. Exit 1 if anything is (still) wrong. Never deletes a file."""
+    from .commands import archive as archive_commands
+
     with Catalog.open(root) as catalog:
         emit(archive_commands.verify(catalog, fix=fix, force=force), as_json)
 
@@ -424,6 +452,8 @@ def export_legacy_command(directory: Path, force: bool, as_json: bool, root: Pat
     """Rebuild the legacy layout (img/, yes/, no/, thumbs/, ...) in DIRECTORY from the
     catalog, with hard links where possible: the rollback plan. Existing files are never
     replaced."""
+    from .commands import archive as archive_commands
+
     with Catalog.open(root) as catalog:
         emit(archive_commands.export_legacy(catalog, directory, force=force), as_json)
 

@@ -20,10 +20,13 @@ STATUSES = ("pending", "running", "completed", "failed")
 
 # An artifact is outdated when cvgallery made it (processing_params "generator") from other
 # settings (config_key) or another source (source_sha256); one from elsewhere is current.
-_OUTDATED = """(o.id IS NULL OR (json_valid(o.processing_params)
-     AND json_extract(o.processing_params, '$.generator') = 'cvgallery'
+# CASE fixes the order (json_extract never sees text that is not JSON, which the seed's own
+# SQL may store) and IS never yields NULL, so every row counts as current or outdated.
+_OUTDATED = """(o.id IS NULL OR CASE WHEN json_valid(o.processing_params) THEN
+     json_extract(o.processing_params, '$.generator') IS 'cvgallery'
      AND (json_extract(o.processing_params, '$.config_key') IS NOT ?
-          OR json_extract(o.processing_params, '$.source_sha256') IS NOT src.sha256{extra})))"""
+          OR json_extract(o.processing_params, '$.source_sha256') IS NOT src.sha256{extra})
+     ELSE 0 END)"""
 
 # Every (source, each) pair; o is the pair's output artifact, counted only on a row that is
 # really the source's child (an unrelated image holding the id gets a job, which then fails).

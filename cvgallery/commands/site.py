@@ -6,10 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..catalog import Catalog
-from ..ingest import register_new_uploads
-from ..process import builtin_stages, process
 from ..site import build_site
-from ..stages.blurhash import fill_blurhashes
 from .report import Report
 
 Sink = Callable[[str], None] | None
@@ -19,6 +16,11 @@ def update_catalog(catalog: Catalog, report: Report) -> None:
     """What `add` and `process` would do, for `build`: register files dropped into
     art/upstream/ and art/video-sources/, make the built-in stages' missing artifacts
     (never outside tools) and the missing BlurHashes."""
+    # Imported here: `build --no-process` and serve's render-only rebuilds need none of it.
+    from ..ingest import register_new_uploads
+    from ..process import builtin_stages, process
+    from ..stages.blurhash import fill_blurhashes
+
     for result in register_new_uploads(catalog):
         report.say(result.line())
         if result.status in ("rejected", "error"):

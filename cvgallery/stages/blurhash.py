@@ -13,7 +13,6 @@ the hash of a web-optimized artifact while the picture is still in memory;
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import blurhash_rs
 from PIL import Image
 
 from .base import Fingerprint, Made, register_fingerprint
@@ -41,6 +39,8 @@ WHITE = (255, 255, 255)
 
 @lru_cache(maxsize=1)
 def library_version() -> str:
+    import importlib.metadata  # slow to import: only a hashing run needs it
+
     try:
         return importlib.metadata.version(LIBRARY)
     except importlib.metadata.PackageNotFoundError:
@@ -68,6 +68,8 @@ def reduce(im: Image.Image) -> Image.Image:
 
 
 def encode_image(im: Image.Image, x: int, y: int) -> str:
+    import blurhash_rs
+
     return str(blurhash_rs.blurhash_encode(reduce(im), x, y))
 
 
