@@ -88,7 +88,7 @@ class Gallery:
         self.conn = conn
 
     def rows(self) -> list[GalleryRow]:
-        return [GalleryRow(*r) for r in self.conn.execute(GALLERY_SQL)]
+        return list(map(GalleryRow._make, self.conn.execute(GALLERY_SQL)))
 
     def derived(self) -> list[DerivedRow]:
-        return [DerivedRow(*r) for r in self.conn.execute(DERIVED_SQL)]
+        return list(map(DerivedRow._make, self.conn.execute(DERIVED_SQL)))

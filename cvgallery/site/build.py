@@ -133,7 +133,8 @@ def _fingerprint(
     config: SiteConfig,
 ) -> str:
     digest = hashlib.sha256()
-    digest.update(repr(rows).encode("utf-8"))
+    # tuple's own repr (C) of each row: a NamedTuple's repr names every field, 3x slower.
+    digest.update("\n".join(map(tuple.__repr__, rows)).encode("utf-8"))
     digest.update(theme.fingerprint().encode())
     for page in content:  # as rendered: the Markdown files are not read a second time
         digest.update(f"{page.url}\0{page.title}\0{page.html}\0".encode())
