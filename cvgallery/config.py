@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -55,6 +56,8 @@ class StageConfig:
     max_retries: int | None = None
     #: at most this many of the stage's tasks run at once (None: -j)
     workers: int | None = None
+    #: false keeps the stage's files off the published site
+    publish: bool = True
     settings: Any = None
 
 
@@ -163,12 +166,26 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
             if value > 9:
                 raise ConfigError(f"{source}: blurhash.{axis} must be 1..9, not {value}")
             kw[f"blurhash_{axis}"] = value
-    kw["base_url"] = kw.get("base_url", "").rstrip("/")
+    kw["base_url"] = check_base_url(kw.get("base_url", ""), f"{source}: base_url")
     kw["stages"] = _parse_stages(source, _section(source, data, "stages", None))
     return SiteConfig(root=root, **kw)
 
 
-_STAGE_KEYS = {"kind", "input", "each", "max_retries", "workers"}
+_STAGE_KEYS = {"kind", "input", "each", "max_retries", "workers", "publish"}
+
+
+def check_base_url(value: str, where: str = "base_url") -> str:
+    """An absolute http(s) URL without a trailing slash, or "" (no absolute URLs)."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{where} must be an absolute http(s) URL such as https://example.org/gallery, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
@@ -184,6 +201,11 @@ def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
             base = {"kind": "command"}
         merged[name] = {**base, **table}
     stages = {name: _stage(source, name, values) for name, values in merged.items()}
+    if not stages["web-optimized"].publish:
+        raise ConfigError(
+            f"{source}: stages.web-optimized.publish: the gallery is made of the "
+            "web-optimized copies; it cannot be kept off the site"
+        )
     for stage in stages.values():
         if stage.input not in STAGES and stage.input not in stages:
             raise ConfigError(f"{source}: stages.{stage.name}.input: unknown stage {stage.input!r}")
@@ -239,6 +261,7 @@ def _stage(source: str, name: str, values: dict[str, Any]) -> StageConfig:
         each=each,
         max_retries=values.get("max_retries"),
         workers=values.get("workers"),
+        publish=_typed(source, f"{where}.publish", values.get("publish", True), bool),
         settings=settings,
     )
 

@@ -169,6 +169,7 @@ def _prepare(art_dir: Path, src: Path, copy: bool) -> _Prepared:
 def _temp_in(folder: Path, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=store.temp_prefix(), suffix=suffix.lower(), dir=folder)
     os.close(fd)
+    store.make_readable(name)
     return Path(name)
 
 

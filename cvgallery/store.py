@@ -57,10 +57,32 @@ def atomic_path(dest: Path, suffix: str = "", tag: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        make_readable(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+def make_readable(path: str | os.PathLike[str]) -> None:
+    """mkstemp makes 0600 files; everything cvgallery stores may be published and must be
+    readable by a web server: 0666 & ~umask, as any other program's new file."""
+    os.chmod(path, FILE_MODE)
 
 
 def write_bytes(dest: Path, data: bytes) -> None:

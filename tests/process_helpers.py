@@ -77,8 +77,17 @@ def toml_command(stage: str, argv: list[str], **kw: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_video(path: Path, seconds: float = 2.0, size: str = "160x120", rate: int = 10) -> Path:
+def make_video(
+    path: Path,
+    seconds: float = 2.0,
+    size: str = "160x120",
+    rate: int = 10,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """A real video (ffmpeg's test pattern); ``metadata`` tags are written into it."""
     import imageio_ffmpeg
+
+    tags = [arg for k, v in (metadata or {}).items() for arg in ("-metadata", f"{k}={v}")]
 
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -93,6 +102,7 @@ def make_video(path: Path, seconds: float = 2.0, size: str = "160x120", rate: in
             f"testsrc=duration={seconds}:size={size}:rate={rate}",
             "-pix_fmt",
             "yuv420p",
+            *tags,
             str(path),
         ],
         check=True,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from process_helpers import make_video
 from site_helpers import add_processed, page_files
 
 from cvgallery.catalog import Catalog
@@ -228,19 +229,23 @@ def test_children_are_not_on_the_index_but_on_their_parents_page(gallery: Catalo
         blurhash=None,
     )
     out = tmp_path / "out"
-    build_site(gallery, out)
+    build_site(gallery, out, base_url="https://example.org/g")
     ids = data_ids(out)
     assert "face-result" not in ids and "img05-frame-1" not in ids and len(ids) == 25
     parent = parse(out / "image" / "img05.html")
     assert [f["data-id"] for f in parent.find("figure", **{"data-id": "face-result"})]
     assert (out / "image" / "face-result.html").is_file()
-    assert "<loc>image/face-result.html</loc>" in (out / "sitemap.xml").read_text()
+    sitemap = (out / "sitemap.xml").read_text()
+    assert "<loc>https://example.org/g/image/face-result.html</loc>" in sitemap
     frames = [a for a in parent.find("img") if a.get("alt") == "img05-frame-1"]
     assert frames and (out / "image" / (frames[0]["src"] or "")).resolve().is_file()
 
 
 def test_video_has_poster_and_playable_source(catalog: Catalog, tmp_path: Path):
-    add_processed(catalog, "clip", seed=70, video=b"\x00\x00\x00\x18ftypmp42 fake video")
+    secret = {"comment": "secret-comment", "location": "+48.8584+002.2945/"}
+    upload = make_video(tmp_path / "clip.mp4", seconds=1.0, metadata=secret).read_bytes()
+    assert b"secret-comment" in upload
+    add_processed(catalog, "clip", seed=70, video=upload)
     out = tmp_path / "out"
     build_site(catalog, out)
     page = parse(out / "image" / "clip.html")
@@ -249,7 +254,10 @@ def test_video_has_poster_and_playable_source(catalog: Catalog, tmp_path: Path):
     assert video["aria-label"] == "Video clip"  # a video has no alt: it is named like one
     source = page.find("source")[0]
     assert source["type"] == "video/mp4"
-    assert (out / "image" / (source["src"] or "")).resolve().read_bytes().endswith(b"fake video")
+    published = (out / "image" / (source["src"] or "")).resolve().read_bytes()
+    # A remuxed copy: a playable MP4 without the upload's comment or location.
+    assert published[4:8] == b"ftyp" and b"moov" in published and b"mdat" in published
+    assert b"secret-comment" not in published and b"48.8584" not in published
     assert parse(out / "index.html").find("a", **{"data-video": source["src"][3:]})
 
 

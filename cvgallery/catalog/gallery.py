@@ -30,7 +30,8 @@ ORDER BY i.created_at DESC, i.id
 """
 
 # Derived pictures that are not gallery images themselves (video frames, face-swap
-# results: rows with parent_id and no web-optimized copy), shown on their parent's page.
+# results: rows with parent_id and no web-optimized copy), shown on their parent's page
+# while the parent and, for a result made with a style (each_id), the style are approved.
 DERIVED_SQL = """
 SELECT c.id, c.parent_id, a.stage, a.file_path, a.sha256, a.width, a.height
 FROM images c
@@ -39,6 +40,10 @@ JOIN artifacts a ON a.image_id = c.id AND a.stage IN ('video-frames', 'face-swap
 LEFT JOIN artifacts w ON w.image_id = c.id AND w.stage = 'web-optimized'
 WHERE c.parent_id IS NOT NULL AND COALESCE(c.rejected, 0) = 0
   AND NOT (c.approved = TRUE AND w.id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM images st
+                  WHERE st.id = CASE WHEN json_valid(a.processing_params)
+                                THEN json_extract(a.processing_params, '$.each_id') END
+                    AND st.approved = 0)
 ORDER BY c.parent_id, c.id
 """
 

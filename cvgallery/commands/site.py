@@ -48,6 +48,8 @@ def build(
     if update:
         update_catalog(catalog, report)
     built = build_site(catalog, output, base_url=base_url)
+    for note in built.notes:
+        report.say(note)
     report.failures += [f"Error: {failure}" for failure in built.failed]
     report.summary = built.line()
     report.data = {

@@ -19,11 +19,12 @@ from pathlib import Path
 import cvgallery
 
 from ..catalog import Catalog
-from ..config import SiteConfig
+from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
+from ..scrub import scrub_video
 from .content import ContentPage, load_pages
 from .output import OutputTree, read_manifest
-from .pages import render_site
+from .pages import SITE_STATIC, render_site, site_files
 from .query import ImageItem, arrange, attach_derived, make_items
 from .theme import Theme
 
@@ -41,6 +42,8 @@ class BuildReport:
     skipped: bool = False
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
+    #: things worth saying once per build (not failures)
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         if self.skipped:
@@ -66,7 +69,7 @@ def build_site(
     final = Path(output) if output is not None else default_output(catalog.config)
     report = BuildReport(final)
     config = catalog.config
-    url = (base_url if base_url is not None else config.base_url).rstrip("/")
+    url = config.base_url if base_url is None else check_base_url(base_url, "--base-url")
     rows = catalog.gallery.rows()
     derived = catalog.gallery.derived()
     theme = Theme(config)
@@ -82,12 +85,15 @@ def build_site(
         return report
     tree = OutputTree(final)
     try:
-        items = make_items(rows)
-        attach_derived(items, derived)
+        hidden = frozenset(name for name, cfg in config.stages.items() if not cfg.publish)
+        items = make_items(rows, hidden)
+        attach_derived(items, derived, hidden)
         placed = _place_media(tree, catalog, items, report)
         top = arrange(placed)
         report.images = len(top)
         render_site(tree, theme, config, top, intro, pages, url)
+        if not url:
+            report.notes.append("no base_url: sitemap.xml not written (it needs absolute URLs)")
         # An image or page left out (file missing or unreadable) is recorded nowhere else:
         # without the fingerprint the next build renders again and reports it again.
         complete = fingerprint if len(placed) == len(items) and not unreadable else None
@@ -112,12 +118,15 @@ def _place_media(
     kept = []
     for item in items:
         media = [item.web, item.thumb, *item.larger, *item.derived]
-        media += [item.video] if item.video else []
         try:
             for m in media:
                 if m.src not in placed:
                     tree.place(m.src, art / m.path)
                     placed.add(m.src)
+            if item.video and item.video.src not in placed:
+                # Never the upload itself: its container holds location, device and dates.
+                tree.place(item.video.src, art / item.video.path, make=scrub_video)
+                placed.add(item.video.src)
         except BuildError as exc:
             report.failed.append(f"{item.id}: {exc}")
             continue
@@ -139,6 +148,10 @@ def _fingerprint(
     for page in content:  # as rendered: the Markdown files are not read a second time
         digest.update(f"{page.url}\0{page.title}\0{page.html}\0".encode())
     settings = {k: v for k, v in vars(config).items() if k not in ("stages",)}
+    settings["hidden"] = sorted(name for name, cfg in config.stages.items() if not cfg.publish)
+    for rel, path in site_files(config.root / SITE_STATIC):
+        st = path.stat()
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     digest.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
     digest.update(f"{url}\0{cvgallery.__version__}\0{os.fspath(Path(__file__).parent)}".encode())
     digest.update(_code_stamp())

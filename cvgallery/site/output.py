@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,12 @@ class OutputTree:
         previous = read_manifest(self.final) or {}
         files = previous.get("files")
         self.previous: dict[str, str] = files if isinstance(files, dict) else {}
+        roots = previous.get("roots")
+        #: top-level names the previous build made; any other name in the folder is the
+        #: user's (a deploy checkout's .git/, CNAME) and is carried into the new build
+        if not isinstance(roots, list):  # a manifest older than "roots": what it names
+            roots = [*{rel.split("/", 1)[0] for rel in self.previous}, "media", "static"]
+        self.previous_roots: set[str] = set(roots)
         self._dirs: set[Path] = {self.staging}
 
     def _dest(self, rel: str) -> Path:
@@ -83,8 +90,12 @@ class OutputTree:
         dest.write_bytes(data)
         self.written += 1
 
-    def place(self, rel: str, src: Path) -> None:
-        """Put a content-named file at ``rel``: a name seen before means the same bytes."""
+    def place(self, rel: str, src: Path, make: Callable[[Path, Path], None] | None = None) -> None:
+        """Put a content-named file at ``rel``: a name seen before means the same bytes.
+
+        The file is ``src`` linked in, or what ``make(src, dest)`` writes (a video remuxed
+        without its metadata); either way a previous build's file of that name is reused.
+        """
         dest = self._dest(rel)
         old = self.final / rel
         try:
@@ -94,18 +105,30 @@ class OutputTree:
         except OSError:
             pass
         try:
-            store.link_or_copy(src, dest)
+            if make is None:
+                store.link_or_copy(src, dest)
+            else:
+                make(src, dest)
+                store.make_readable(dest)
         except OSError as exc:
+            dest.unlink(missing_ok=True)
             raise BuildError(f"{src}: cannot place in the output ({exc.strerror or exc})") from exc
         self.written += 1
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        """The fingerprint of this build and the digest of every page it wrote."""
-        document = {**data, "files": dict(sorted(self.digests.items()))}
+        """The fingerprint of this build, the digest of every page it wrote and the
+        top-level names it made."""
+        roots = sorted({*os.listdir(self.staging), MANIFEST})
+        document = {**data, "files": dict(sorted(self.digests.items())), "roots": roots}
         self.write(MANIFEST, json.dumps(document, indent=0, sort_keys=True).encode("utf-8"))
 
     def commit(self) -> None:
-        """Swap the staging folder in; the previous build is then removed."""
+        """Swap the staging folder in; the previous build is then removed.
+
+        Entries of the folder that no build made (a deploy checkout's .git/, a CNAME) are
+        hard-linked into the new build first: a rebuild never deletes a user's files.
+        """
+        self._carry_user_files()
         if not self.final.exists():
             os.rename(self.staging, self.final)
             return
@@ -116,6 +139,20 @@ class OutputTree:
         os.rename(self.final, retired)
         os.rename(self.staging, self.final)
         shutil.rmtree(retired, ignore_errors=True)
+
+    def _carry_user_files(self) -> None:
+        if not self.final.is_dir():
+            return
+        made = set(os.listdir(self.staging)) | self.previous_roots | {MANIFEST}
+        for name in sorted(set(os.listdir(self.final)) - made):
+            src, dest = self.final / name, self.staging / name
+            try:
+                if src.is_dir() and not src.is_symlink():
+                    shutil.copytree(src, dest, symlinks=True, copy_function=_link_or_copy)
+                else:
+                    _link_or_copy(str(src), str(dest))
+            except OSError as exc:
+                raise BuildError(f"{src}: cannot keep it in the new build ({exc})") from exc
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -147,10 +184,22 @@ def clean_leftovers(final: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
+def _link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dest, follow_symlinks=False)
+
+
+# A fresh deploy checkout (GitHub Pages) holds these and may be built into: they are kept.
+_HOST_FILES = {"CNAME", "README.md", "LICENSE", ".nojekyll"}
+
+
 def _is_foreign(final: Path) -> bool:
+    """A non-empty folder no build made, holding more than a host's own files."""
     if not final.is_dir() or (final / MANIFEST).exists():
         return False
-    return any(True for _ in final.iterdir())
+    return any(not (e.name.startswith(".") or e.name in _HOST_FILES) for e in final.iterdir())
 
 
 _RENAME_EXCHANGE = 2

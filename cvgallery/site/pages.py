@@ -9,8 +9,10 @@ The template context is documented in themes/default/README.md.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +25,8 @@ from .query import ImageItem, slugify
 from .theme import Theme
 
 HASHED_ASSETS = (".css", ".js")
+#: the site's folder whose files are published at the root of the output
+SITE_STATIC = "static"
 
 
 @dataclass
@@ -70,6 +74,7 @@ def render_site(
     pages: list[ContentPage],
     base_url: str,
 ) -> None:
+    _place_site_files(tree, config.root / SITE_STATIC)
     assets = _place_static(tree, theme)
     users = _group_users(images)
     per_page = config.per_page
@@ -134,10 +139,31 @@ def render_site(
     feed_items = images[: config.feed_size]
     feed_page = {"kind": "feed", "title": config.title, "url": "feed.xml", "updated": updated}
     render("feed.xml", "feed.xml", "", page=feed_page, images=feed_items)
-    image_urls = [shown.url for item in images for shown in (item, *item.children)]
-    sitemap_urls = [*urls, *image_urls, *(u.url for u in users), *(p.url for p in pages)]
-    sitemap_page = {"kind": "sitemap", "title": "sitemap", "url": "sitemap.xml"}
-    render("sitemap.xml", "sitemap.xml", "", page=sitemap_page, urls=sitemap_urls, images=[])
+    if base_url:  # a sitemap must list absolute URLs: without base_url there is none
+        image_urls = [shown.url for item in images for shown in (item, *item.children)]
+        sitemap_urls = [*urls, *image_urls, *(u.url for u in users), *(p.url for p in pages)]
+        sitemap_page = {"kind": "sitemap", "title": "sitemap", "url": "sitemap.xml"}
+        render("sitemap.xml", "sitemap.xml", "", page=sitemap_page, urls=sitemap_urls, images=[])
+
+
+def site_files(folder: Path) -> list[tuple[str, Path]]:
+    """The site's own static/ files (CNAME, robots.txt, favicon.ico, .well-known/...), as
+    (path in the output, file); dotfiles included, symlinks and other oddities left out."""
+    found = []
+    if folder.is_dir():
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if path.is_file() and not path.is_symlink():
+                    found.append((path.relative_to(folder).as_posix(), path))
+    return found
+
+
+def _place_site_files(tree: OutputTree, folder: Path) -> None:
+    """Copied to the output root; a page of the same name, written later, wins."""
+    for rel, path in site_files(folder):
+        tree.write(rel, path.read_bytes())
 
 
 def _place_static(tree: OutputTree, theme: Theme) -> dict[str, str]:

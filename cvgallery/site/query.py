@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from ..catalog import DerivedRow, GalleryRow
 
 SAFE_URL_SCHEMES = ("http", "https")
+#: changes when the way a video is remuxed for publishing changes
+VIDEO_REMUX = "remux-1"
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN_EXT = re.compile(r"[a-z0-9]{1,8}")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
@@ -119,8 +121,9 @@ class ImageItem:
         return round(self.width / self.height, 4) if self.height else 1.0
 
 
-def make_items(rows: list[GalleryRow]) -> list[ImageItem]:
-    """Rows → items, in query order; placeholders decoded here once per image."""
+def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> list[ImageItem]:
+    """Rows → items, in query order; placeholders decoded here once per image. Files of
+    ``hidden`` stages (``publish = false``) are left out."""
     items = []
     for r in rows:
         image_id = str(r.id)
@@ -129,18 +132,21 @@ def make_items(rows: list[GalleryRow]) -> list[ImageItem]:
         height = web.height or _i(r.height) or 300
         web.width, web.height = width, height
         thumb = web
-        if r.thumb_path:
+        if r.thumb_path and "thumbnails-small" not in hidden:
             thumb = Media(
                 media_name(r.thumb_sha, r.thumb_path), r.thumb_path, _i(r.thumb_w), _i(r.thumb_h)
             )
         larger = []
-        if r.big_path:
+        if r.big_path and "ersgan-enhanced" not in hidden:
             larger.append(
                 Media(media_name(r.big_sha, r.big_path), r.big_path, _i(r.big_w), _i(r.big_h))
             )
         video = video_type = None
         if r.video_path:
-            video = Media(media_name(r.video_sha, r.video_path), r.video_path)
+            # Published as a remux without metadata (scrub.scrub_video): its own name, so a
+            # copy of the raw upload under the upload's name is never reused.
+            remux_key = hashlib.sha256(f"{r.video_sha}:{VIDEO_REMUX}".encode()).hexdigest()
+            video = Media(media_name(remux_key, r.video_path), r.video_path)
             video_type = _VIDEO_TYPES.get("." + r.video_path.rsplit(".", 1)[-1].lower())
         slug = slugify(image_id)
         username = str(r.username) if r.username else None
@@ -170,12 +176,14 @@ def make_items(rows: list[GalleryRow]) -> list[ImageItem]:
     return items
 
 
-def attach_derived(items: list[ImageItem], rows: list[DerivedRow]) -> None:
+def attach_derived(
+    items: list[ImageItem], rows: list[DerivedRow], hidden: frozenset[str] = frozenset()
+) -> None:
     """Video frames and other derived files, listed on their parent's page."""
     by_id = {item.id: item for item in items}
     for row in rows:
         parent = by_id.get(row.parent_id)
-        if parent is not None:
+        if parent is not None and row.stage not in hidden:
             media = Media(media_name(row.sha256, row.file_path), row.file_path)
             media.width, media.height = _i(row.width), _i(row.height)
             media.label = row.id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,7 @@ class Theme:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.finalize = drop_control_chars
         self.env.filters["rfc3339"] = rfc3339
         self.env.filters["xmltext"] = xmltext
 
@@ -115,6 +117,19 @@ class Theme:
             if any(frame.filename.startswith(r) for r in roots):
                 return f"{frame.filename}, line {frame.lineno}"
         return None
+
+
+# Characters XML 1.0 forbids (and no HTML page wants): a name or title holding one would
+# make the feed and sitemap unreadable to every parser.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def drop_control_chars(value: Any) -> Any:
+    """Every value a template prints passes here (Environment.finalize)."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        cleaned = _CONTROL.sub("", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
 
 
 def rfc3339(value: object) -> str:

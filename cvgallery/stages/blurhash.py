@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import blurhash_rs
 from PIL import Image
 
 from .base import Fingerprint, Made, register_fingerprint
@@ -68,8 +69,6 @@ def reduce(im: Image.Image) -> Image.Image:
 
 
 def encode_image(im: Image.Image, x: int, y: int) -> str:
-    import blurhash_rs
-
     return str(blurhash_rs.blurhash_encode(reduce(im), x, y))
 
 

@@ -24,8 +24,20 @@ from PIL import Image
 
 from .. import store
 from ..config import IMAGE_FORMATS, StageConfig
+from ..scrub import scrub
 from . import matrix
-from .base import GENERATOR, Made, Output, StageKind, Task, TaskContext, Unit, register, tail
+from .base import (
+    GENERATOR,
+    Made,
+    Output,
+    StageKind,
+    Task,
+    TaskContext,
+    Unit,
+    register,
+    sha256_bytes,
+    tail,
+)
 from .worker import die_with_parent
 
 if TYPE_CHECKING:
@@ -172,14 +184,12 @@ def run_command(task: CommandTask) -> list[Made]:
             if not tmp.exists() or tmp.stat().st_size == 0:
                 raise _Failed(f"command wrote no output at {{output}}; stderr: {tail(stderr)}")
             width, height = _check_output(tmp)
+            data = tmp.read_bytes()
+            clean = scrub(data)  # an outside tool may copy its input's EXIF (GPS) along
+            if clean != data:
+                tmp.write_bytes(clean)
             made = Made(
-                out.stage,
-                out.file_path,
-                store.sha256_file(tmp),
-                width,
-                height,
-                tmp.stat().st_size,
-                out.params,
+                out.stage, out.file_path, sha256_bytes(clean), width, height, len(clean), out.params
             )
     except _Failed as exc:
         return [Made(out.stage, error=str(exc))]

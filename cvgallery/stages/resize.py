@@ -227,6 +227,9 @@ def _decode(
     picture: Image.Image = im
     if orientation not in (0, 1):
         picture = ImageOps.exif_transpose(im)
+    # Pillow carries info (a JPEG comment, XMP) through resize into the encoder: keep only
+    # what decoding needs, so nothing of the upload reaches a published copy.
+    picture.info = {k: v for k, v in picture.info.items() if k == "transparency"}
     return _eight_bit(picture), icc or None, (width, height)
 
 
