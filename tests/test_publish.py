@@ -33,6 +33,7 @@ from publish_helpers import (
 from cvgallery.catalog import Catalog
 from cvgallery.errors import CvgalleryError, PublishError
 from cvgallery.publish import MANIFEST_NAME, HeaderRules, make_plan, parse_target, publish
+from cvgallery.publish import folder as folder_module
 from cvgallery.publish import plan as plan_module
 from cvgallery.publish import run as run_module
 from cvgallery.publish.folder import FolderTarget
@@ -468,12 +469,28 @@ def test_s3_without_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch):
         parse_target("s3://bucket/site")
 
 
-def test_target_overlapping_the_site_is_refused(site: Path, tmp_path: Path):
+def test_unusable_targets_are_refused(site: Path, tmp_path: Path):
     for dest in (site, site / "deploy", tmp_path):
         with pytest.raises(PublishError, match="overlap"):
             publish(site, str(dest))
     with pytest.raises(PublishError, match="no built site"):
         publish(tmp_path / "missing", str(tmp_path / "deploy"))
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(PublishError, match="exists and is not a folder"):
+        publish(site, str(tmp_path / "a-file"))
+    with pytest.raises(PublishError, match="a-file/deploy/.cvgallery-publish.json: cannot read"):
+        publish(site, str(tmp_path / "a-file" / "deploy"))
+
+
+def test_a_full_disk_is_an_error_not_a_traceback(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def full(dest: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder_module.store, "write_bytes", full)
+    with pytest.raises(PublishError, match="cannot write the publish manifest.*No space left"):
+        publish(site, str(tmp_path / "deploy"))
 
 
 def test_header_rules():

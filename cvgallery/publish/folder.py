@@ -63,13 +63,19 @@ class FolderTarget(Target):
             raise PublishError(f"{where}: cannot read ({exc.strerror})") from exc
 
     def write_manifest(self, data: bytes) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        store.write_bytes(self.root / MANIFEST_NAME, data)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            store.write_bytes(self.root / MANIFEST_NAME, data)
+        except OSError as exc:
+            raise PublishError(f"{self.root}: cannot write the publish manifest ({exc})") from exc
 
     def has_other_files(self) -> bool:
         if not self.root.is_dir():
             return False
-        return any(entry.name not in _IGNORED_WHEN_EMPTY for entry in os.scandir(self.root))
+        try:
+            return any(entry.name not in _IGNORED_WHEN_EMPTY for entry in os.scandir(self.root))
+        except OSError as exc:
+            raise PublishError(f"{self.root}: cannot list the target ({exc.strerror})") from exc
 
     def put(self, rel: str, path: Path, headers: Headers) -> None:
         dest = self.root / rel
