@@ -44,3 +44,12 @@ class UnknownStage(UsageError):
 
 class BuildError(CvgalleryError):
     """The site could not be rendered (template error, unwritable output)."""
+
+
+class PublishError(CvgalleryError):
+    """A publish cannot start: bad target, a safety rail refused, the target is unreachable.
+
+    Upload failures during a run are not raised: they are reported by path with the reason.
+    """
+
+    exit_code = 2

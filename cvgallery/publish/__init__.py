@@ -1,0 +1,26 @@
+"""`cvgallery publish`: make a folder or an S3-compatible bucket equal to the built site.
+
+Incremental by content (plan.py), in a safe order and resumable (run.py), with the
+target's own manifest of what cvgallery put there (manifest.py), so nothing else there is
+ever deleted. Targets: folder.py, s3.py; HTTP headers for both: headers.py.
+"""
+
+from .headers import HeaderRules, Headers
+from .manifest import MANIFEST_NAME
+from .plan import Plan, make_plan, scan_source
+from .run import DEFAULT_MAX_DELETES, PublishReport, publish
+from .target import Target, parse_target
+
+__all__ = [
+    "DEFAULT_MAX_DELETES",
+    "MANIFEST_NAME",
+    "HeaderRules",
+    "Headers",
+    "Plan",
+    "PublishReport",
+    "Target",
+    "make_plan",
+    "parse_target",
+    "publish",
+    "scan_source",
+]
