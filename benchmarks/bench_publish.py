@@ -200,7 +200,7 @@ def main() -> None:
         t0 = time.perf_counter()
         make_site(root, args.count, None)
         with Catalog.open(root) as catalog:
-            out = build_site(catalog, process=False).output
+            out = build_site(catalog).output
         files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
         size = sum(p.stat().st_size for p in files)
         print(f"site of {args.count} images: {len(files)} files, {size / 1e6:.1f} MB, made in {time.perf_counter() - t0:.1f}s")
@@ -216,7 +216,7 @@ def main() -> None:
         print(f"  no-op publish as a fresh python process (imports included): {noop_cli:.2f} s")
         approve_one(root, args.count)
         with Catalog.open(root) as catalog:
-            build_site(catalog, process=False)
+            build_site(catalog)
         rows.append(run_publish("cvgallery after one approval", out, bucket, "site", args.jobs))
         again = full_upload(out, bucket, "baseline", args.jobs)
         print(f"  full re-upload: {full.seconds:.2f} s the first time, {again.seconds:.2f} s again")

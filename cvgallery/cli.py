@@ -401,6 +401,59 @@ def serve(host: str, port: int, output: Path | None, no_process: bool, root: Pat
         say("stopped")
 
 
+@cli.command()
+@click.argument("target", required=False)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan (with --json every path); change nothing."
+)
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=-1),
+    default=None,
+    help="Refuse when the plan deletes more (default: [publish] max_deletes, 256; -1: no limit).",
+)
+@click.option("--force", is_flag=True, help="Publish into a non-empty target with no manifest.")
+@click.option("--no-build", is_flag=True, help="Publish the output as it is, without building.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Uploads at once.",
+)
+@json_option
+@root_option
+def publish(
+    target: str | None,
+    dry_run: bool,
+    max_deletes: int | None,
+    force: bool,
+    no_build: bool,
+    jobs: int,
+    as_json: bool,
+    root: Path,
+) -> None:
+    """Make TARGET (a folder, or s3://BUCKET[/PREFIX]) equal to the built site: new files
+    first, entry pages last, deletions after; only what changed is sent. TARGET defaults
+    to [publish] target in site.toml."""
+    from .commands import site as site_commands
+
+    with Catalog.open(root) as catalog, progress("publish", as_json) as bar:
+        report = site_commands.publish(
+            catalog,
+            target,
+            dry_run=dry_run,
+            max_deletes=max_deletes,
+            force=force,
+            build_first=not no_build,
+            jobs=jobs,
+            sink=None if as_json else say,
+            on_progress=lambda files, total, _b, _bt: bar(files, total),
+        )
+    emit(report, as_json)
+
+
 # -- the old layout: migrate, verify, export-legacy ------------------------------------------
 
 

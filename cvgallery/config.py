@@ -70,6 +70,24 @@ DEFAULT_STAGES: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class PublishConfig:
+    """The [publish] table: where `cvgallery publish` puts the site and with which headers."""
+
+    #: a folder path or s3://BUCKET[/PREFIX]; the command's TARGET argument wins
+    target: str = ""
+    #: an S3-compatible service's endpoint (R2, B2, MinIO...); else AWS_ENDPOINT_URL or AWS
+    endpoint_url: str = ""
+    #: Cache-Control of content-hashed files (media/, hashed CSS and JS)
+    cache_immutable: str = "public, max-age=31536000, immutable"
+    #: Cache-Control of everything else (pages, feed, sitemap)
+    cache_default: str = "public, max-age=300"
+    #: extension (or file name) -> Content-Type, over the built-in table
+    content_types: dict[str, str] = field(default_factory=dict)
+    #: refuse a publish that would delete more files than this (-1: no limit)
+    max_deletes: int = 256
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """A site: a folder with site.toml, cv.db and art/."""
 
@@ -94,6 +112,7 @@ class SiteConfig:
     blurhash_x: int = 4
     blurhash_y: int = 3
     stages: dict[str, StageConfig] = field(default_factory=dict)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     def max_retries_for(self, stage: str) -> int:
         cfg = self.stages.get(stage)
@@ -117,7 +136,7 @@ class SiteConfig:
 
 
 _TOP_KEYS = {"title", "base_url", "description", "theme", "per_page", "feed_size"}
-_SECTIONS = {"review", "jobs", "blurhash", "stages"}
+_SECTIONS = {"review", "jobs", "blurhash", "stages", "publish"}
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -168,10 +187,29 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
             kw[f"blurhash_{axis}"] = value
     kw["base_url"] = check_base_url(kw.get("base_url", ""), f"{source}: base_url")
     kw["stages"] = _parse_stages(source, _section(source, data, "stages", None))
+    kw["publish"] = _parse_publish(source, data)
     return SiteConfig(root=root, **kw)
 
 
 _STAGE_KEYS = {"kind", "input", "each", "max_retries", "workers", "publish"}
+
+
+def _parse_publish(source: str, data: dict[str, Any]) -> PublishConfig:
+    keys = {f.name for f in fields(PublishConfig)}
+    table = _section(source, data, "publish", keys)
+    kw: dict[str, Any] = {}
+    for key in keys - {"content_types", "max_deletes"}:
+        if key in table:
+            kw[key] = _typed(source, f"publish.{key}", table[key], str)
+    if "max_deletes" in table:
+        kw["max_deletes"] = _positive(source, "publish.max_deletes", table["max_deletes"], -1)
+    types = table.get("content_types", {})
+    if not isinstance(types, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in types.items()
+    ):
+        raise ConfigError(f"{source}: publish.content_types must map extensions to types")
+    kw["content_types"] = {k.lower().lstrip("."): v for k, v in types.items()}
+    return PublishConfig(**kw)
 
 
 def check_base_url(value: str, where: str = "base_url") -> str:

@@ -40,7 +40,7 @@ def add_images(catalog: Catalog, start: int, count: int) -> None:
 
 
 def build(catalog: Catalog, out: Path) -> Path:
-    report = build_site(catalog, out, process=False)
+    report = build_site(catalog, out)
     assert not report.failed
     return out
 

@@ -211,7 +211,7 @@ def test_approval_sends_only_what_changed_and_rejection_deletes_last(
     assert report.deleted == len(set(v1) - set(v2))
     assert folder_files(dest) == v2
 
-    catalog.reject(["pic004"])
+    catalog.images.reject(["pic004"])
     build(catalog, site)
     v3 = site_files(site)
     target = Recording(dest)
@@ -233,7 +233,7 @@ def test_upload_order_is_new_first_entry_points_last(site: Path, catalog: Catalo
     assert ranks == sorted(ranks) and first.ops[-1] == ("put", "index.html")
 
     add_images(catalog, 9, 5)  # a fourth index page appears; every index page changes
-    catalog.reject(["pic001"])
+    catalog.images.reject(["pic001"])
     build(catalog, site)
     plan = publish(site, str(dest), dry_run=True).plan
     target = Recording(dest)
@@ -270,7 +270,7 @@ def test_dry_run_changes_nothing_and_lists_every_path(site: Path, tmp_path: Path
 def test_max_deletes_refuses_before_any_change(site: Path, catalog: Catalog, tmp_path: Path):
     dest = tmp_path / "deploy"
     publish(site, str(dest))
-    catalog.reject(["pic001", "pic002", "pic003"])
+    catalog.images.reject(["pic001", "pic002", "pic003"])
     add_images(catalog, 20, 1)  # uploads are pending too: none of them may start
     build(catalog, site)
     count = len(publish(site, str(dest), dry_run=True).plan.delete)
@@ -340,7 +340,7 @@ def test_killed_publish_leaves_no_broken_links_and_a_rerun_completes(
     dest = tmp_path / "deploy"
     publish(site, str(dest))
     add_images(catalog, 9, 3)
-    catalog.reject(["pic002"])
+    catalog.images.reject(["pic002"])
     build(catalog, site)
     plan = publish(site, str(dest), dry_run=True).plan
     assert plan.new and plan.changed and plan.delete
@@ -401,7 +401,7 @@ def test_failed_upload_holds_back_later_phases_and_the_next_run_finishes(
     dest = tmp_path / "deploy"
     publish(site, str(dest))
     add_images(catalog, 9, 2)
-    catalog.reject(["pic000"])
+    catalog.images.reject(["pic000"])
     build(catalog, site)
     plan = publish(site, str(dest), dry_run=True).plan
     bad = plan.new[0]

@@ -128,7 +128,7 @@ def test_first_noop_approval_and_rejection(catalog: Catalog, site: Path, bucket:
     assert sent == ["GET", "PUT"] + ["PUT"] * len(changed) + ["PUT"]
     assert bucket.files("gallery/") == v2
 
-    catalog.reject(["pic003"])
+    catalog.images.reject(["pic003"])
     build(catalog, site)
     v3 = site_files(site)
     report = publish(site, bucket.url("gallery"))
@@ -194,7 +194,7 @@ def test_dry_run_max_deletes_and_other_files_in_the_prefix(catalog: Catalog, sit
     # a prefix that merely starts like another one's name is empty
     assert publish(site, bucket.url("galler")).ok
 
-    catalog.reject(["pic001", "pic005"])
+    catalog.images.reject(["pic001", "pic005"])
     build(catalog, site)
     before = bucket.keys(), bucket.manifest("gallery/")
     planned = publish(site, bucket.url("gallery"), dry_run=True).plan
@@ -213,7 +213,7 @@ def test_failing_uploads_are_retried_then_reported(
     monkeypatch.setattr(run_module, "BACKOFF", 0.0)
     publish(site, bucket.url())
     add_images(catalog, 9, 3)
-    catalog.reject(["pic004"])
+    catalog.images.reject(["pic004"])
     build(catalog, site)
     plan = publish(site, bucket.url(), dry_run=True).plan
     flaky, broken, denied = plan.new[:3]
@@ -256,7 +256,7 @@ def test_failing_uploads_are_retried_then_reported(
 def test_killed_publish_then_rerun_completes(catalog: Catalog, site: Path, bucket: Bucket, tmp_path: Path):
     publish(site, bucket.url("www"))
     add_images(catalog, 9, 3)
-    catalog.reject(["pic006"])
+    catalog.images.reject(["pic006"])
     build(catalog, site)
     plan = publish(site, bucket.url("www"), dry_run=True).plan
     stall_at = len(plan.uploads)  # the home page, the very last upload

@@ -61,3 +61,61 @@ def build(
         "failed": built.failed,
     }
     return report
+
+
+def publish(
+    catalog: Catalog,
+    target: str | None = None,
+    *,
+    dry_run: bool = False,
+    max_deletes: int | None = None,
+    force: bool = False,
+    build_first: bool = True,
+    jobs: int = 8,
+    sink: Sink = None,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+) -> Report:
+    """`cvgallery publish`: build (unless ``build_first`` is False), then make the target
+    (TARGET, else [publish] target) equal to the built site."""
+    from ..errors import UsageError
+    from ..publish import HeaderRules
+    from ..publish import publish as run_publish
+    from ..site import default_output
+
+    settings = catalog.config.publish
+    where = target or settings.target
+    if not where:
+        raise UsageError(
+            "no target: give one (a folder or s3://BUCKET/PREFIX) or set [publish] target "
+            "in site.toml"
+        )
+    report = Report(sink=sink)
+    if build_first:
+        built = build(catalog, sink=sink)
+        report.lines += built.lines
+        report.failures += built.failures
+        report.say(built.line())
+        if built.failures:
+            report.summary = "not published: the build failed (see above)"
+            return report
+    rules = HeaderRules(
+        cache_immutable=settings.cache_immutable,
+        cache_default=settings.cache_default,
+        content_types=dict(settings.content_types),
+    )
+    done = run_publish(
+        default_output(catalog.config),
+        where,
+        dry_run=dry_run,
+        max_deletes=settings.max_deletes if max_deletes is None else max_deletes,
+        force=force,
+        jobs=jobs,
+        endpoint_url=settings.endpoint_url or None,
+        headers=rules,
+        on_progress=on_progress,
+    )
+    report.failures += [f"Error: {path}: {reason}" for path, reason in done.failures]
+    report.summary = done.line()
+    report.data = done.as_dict()
+    report.exit_code = 0 if done.ok else 1
+    return report

@@ -209,5 +209,3 @@ def make_plan(
     plan.changed.sort(key=_order_key)
     plan.unchanged.sort()
     return plan
-
-

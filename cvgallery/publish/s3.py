@@ -37,9 +37,7 @@ def _boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise PublishError(
-            "publishing to s3:// needs boto3: pip install 'cvgallery[s3]'"
-        ) from None
+        raise PublishError("publishing to s3:// needs boto3: pip install 'cvgallery[s3]'") from None
     return boto3
 
 
@@ -52,8 +50,10 @@ class S3Target(Target):
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-            "AWS_ENDPOINT_URL"
+        endpoint = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
         )
         config = Config(
             max_pool_connections=max(10, jobs + 2),

@@ -147,7 +147,7 @@ def _fingerprint(
     digest.update(theme.fingerprint().encode())
     for page in content:  # as rendered: the Markdown files are not read a second time
         digest.update(f"{page.url}\0{page.title}\0{page.html}\0".encode())
-    settings = {k: v for k, v in vars(config).items() if k not in ("stages",)}
+    settings = {k: v for k, v in vars(config).items() if k not in ("stages", "publish")}
     settings["hidden"] = sorted(name for name, cfg in config.stages.items() if not cfg.publish)
     for rel, path in site_files(config.root / SITE_STATIC):
         st = path.stat()
