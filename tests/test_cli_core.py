@@ -38,7 +38,7 @@ def test_add_review_stats_ready_pipeline(site_root: Path, make_image, tmp_path: 
     assert approved.returncode == 0, approved.stderr
     stats = run_cli("stats", "--json", "--root", site_root)
     assert json.loads(stats.stdout) == {
-        "images": {"total": 4, "approved": 2, "rejected": 1, "pending": 1},
+        "images": {"total": 4, "approved": 2, "rejected": 1, "pending": 1, "derived": 0},
         "artifacts": {"upstream": 4},
         "jobs": {},
     }

@@ -169,15 +169,125 @@ class Images:
             (changed if cur.rowcount else unknown).append(image_id)
         return ReviewResult(changed, unknown)
 
+    def set_state(self, image_id: str, state: str, reason: str | None = None) -> bool:
+        """Put an image back in a review state (undo): pending, approved or rejected."""
+        if state not in REVIEW_STATES:
+            raise ValueError(f"unknown review state {state!r}")
+        cur = self.conn.execute(
+            "UPDATE images SET approved = ?, rejected = ?, rejection_reason = ? WHERE id = ?",
+            (
+                int(state == "approved"),
+                int(state == "rejected"),
+                (reason or "manual") if state == "rejected" else None,
+                image_id,
+            ),
+        )
+        return bool(cur.rowcount)
+
+    def resolve(self, name: str) -> str | None:
+        """The id a user means by ``name``: an id, or the name or path of a registered file
+        (``IMG_1043.jpg``, ``yes/IMG_1043.jpg``: the old layout's habit), else None."""
+        if self.exists(name):
+            return name
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        row = self.conn.execute(
+            """SELECT image_id FROM artifacts
+               WHERE stage IN ('upstream', 'video-sources') AND file_path IN (?, ?, ?, ?)
+               ORDER BY stage = 'upstream' DESC LIMIT 1""",
+            (
+                f"upstream/{base}",
+                f"video-sources/{base}",
+                f"upstream/{base.lower()}",
+                f"video-sources/{base.lower()}",
+            ),
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+        return stem if stem and self.exists(stem) else None
+
+    def listing(
+        self,
+        state: str | None = None,
+        user: str | None = None,
+        stage: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[sqlite3.Row]:
+        """Reviewable images (no derived children), newest first, filtered by review state,
+        user and the presence of a stage's artifact; with their thumbnail and upstream paths."""
+        where = ["i.parent_id IS NULL"]
+        params: list[Any] = []
+        if state == "pending":
+            where.append("i.approved = 0 AND i.rejected = 0")
+        elif state == "approved":
+            where.append("i.approved = 1")
+        elif state == "rejected":
+            where.append("i.rejected = 1")
+        elif state is not None:
+            raise ValueError(f"unknown review state {state!r}")
+        if user is not None:
+            where.append("i.username = ?")
+            params.append(user)
+        if stage is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM artifacts s WHERE s.image_id = i.id AND s.stage = ?)"
+            )
+            params.append(stage)
+        sql = f"""SELECT i.id, i.username, i.original_url, i.width, i.height, i.file_size,
+                         i.mime_type, i.created_at, i.approved, i.rejected, i.rejection_reason,
+                         i.phash,
+                         (SELECT file_path FROM artifacts a WHERE a.image_id = i.id
+                          AND a.stage IN ('upstream', 'video-sources')
+                          ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path,
+                         (SELECT file_path FROM artifacts t WHERE t.image_id = i.id
+                          AND t.stage = 'thumbnails-small') AS thumb_path
+                  FROM images i WHERE {" AND ".join(where)}
+                  ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?"""
+        params += [-1 if limit is None else limit, offset]
+        return self.conn.execute(sql, params).fetchall()
+
+    def users(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT username FROM images WHERE username IS NOT NULL ORDER BY username"
+        )
+        return [str(r[0]) for r in rows]
+
+    # -- perceptual hashes -------------------------------------------------------------------------
+
+    def set_phash(self, image_id: str, phash: str) -> None:
+        self.conn.execute("UPDATE images SET phash = ? WHERE id = ?", (phash, image_id))
+
+    def without_phash(self) -> list[sqlite3.Row]:
+        """Reviewable, not rejected pictures with no perceptual hash yet, and their file."""
+        return self.conn.execute(
+            """SELECT i.id, a.file_path FROM images i
+               JOIN artifacts a ON a.image_id = i.id AND a.stage = 'upstream'
+               WHERE i.phash IS NULL AND i.parent_id IS NULL AND i.rejected = 0
+                 AND (i.mime_type IS NULL OR i.mime_type NOT LIKE 'video/%')
+               ORDER BY i.id"""
+        ).fetchall()
+
+    def phashes(self) -> list[tuple[str, str]]:
+        """(id, phash) of every reviewable, not rejected image that has one."""
+        rows = self.conn.execute(
+            """SELECT id, phash FROM images
+               WHERE phash IS NOT NULL AND parent_id IS NULL AND rejected = 0 ORDER BY id"""
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     # -- statistics ----------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """The seed's db-stats image lines: total, approved, rejected, pending."""
+        """The seed's db-stats image lines: total, approved, rejected, pending; derived
+        children (a video's frames, face-swap results) are counted apart, not as pending."""
         row = self.conn.execute(
             """SELECT COUNT(*),
                       COALESCE(SUM(approved = 1), 0),
                       COALESCE(SUM(rejected = 1), 0),
-                      COALESCE(SUM(approved = 0 AND rejected = 0), 0)
+                      COALESCE(SUM(approved = 0 AND rejected = 0 AND parent_id IS NULL), 0),
+                      COALESCE(SUM(approved = 0 AND rejected = 0 AND parent_id IS NOT NULL), 0)
                FROM images"""
         ).fetchone()
-        return dict(zip(("total", "approved", "rejected", "pending"), map(int, row), strict=True))
+        keys = ("total", "approved", "rejected", "pending", "derived")
+        return dict(zip(keys, map(int, row), strict=True))

@@ -115,6 +115,12 @@ SCHEMA_3 = """
 ALTER TABLE jobs ADD COLUMN variant TEXT;
 """
 
+# images.phash: a 64-bit perceptual hash (16 hex digits, cvgallery.perceptual) of the
+# picture, for near-duplicate groups; NULL until computed (by process or by `dupes`).
+SCHEMA_4 = """
+ALTER TABLE images ADD COLUMN phash TEXT;
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -144,6 +150,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         _script(SCHEMA_2),
     ),
     ("jobs.variant for stages with several outputs per source", _script(SCHEMA_3)),
+    ("images.phash for near-duplicate detection", _script(SCHEMA_4)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -69,6 +69,7 @@ _LABELS = {
     "approved": "Approved Images",
     "rejected": "Rejected Images",
     "pending": "Pending Approval",
+    "derived": "Derived (frames, results)",
 }
 
 

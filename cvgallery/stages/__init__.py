@@ -7,7 +7,7 @@ through the kind (cvgallery.stages.base). Importing this package registers the b
 kinds and fingerprints.
 """
 
-from . import blurhash, command, resize, video
+from . import blurhash, command, phash, resize, video
 from .base import (
     FINGERPRINTS,
     GENERATOR,
@@ -44,6 +44,7 @@ __all__ = [
     "blurhash",
     "command",
     "kind_of",
+    "phash",
     "register",
     "register_fingerprint",
     "resize",
