@@ -38,7 +38,7 @@ def emit(report: Report, as_json: bool = False) -> None:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         for line in report.output:
-            click.echo(line)
+            click.echo(line, nl=report.output_newlines)
         for line in report.lines:
             say(line)
         for line in report.failures:
@@ -176,16 +176,77 @@ def stats(as_json: bool, root: Path) -> None:
         emit(image_commands.stats(catalog), as_json)
 
 
+nul_option = click.option(
+    "-0",
+    "--null",
+    "nul",
+    is_flag=True,
+    help="End each id with NUL instead of a newline (xargs -0).",
+)
+
+
+@cli.command("list")
+@click.option("--pending", "state", flag_value="pending", help="Not yet reviewed.")
+@click.option("--approved", "state", flag_value="approved", help="Approved.")
+@click.option("--rejected", "state", flag_value="rejected", help="Rejected.")
+@click.option("--user", help="Only this user's images.")
+@click.option("--stage", help="Only images that have an artifact of this stage.")
+@json_option
+@nul_option
+@root_option
+def list_command(
+    state: str | None, user: str | None, stage: str | None, as_json: bool, nul: bool, root: Path
+) -> None:
+    """Ids of images (not derived frames or results), newest first, one a line."""
+    from .commands import images as image_commands
+
+    with Catalog.open(root) as catalog:
+        emit(image_commands.listing(catalog, state, user, stage, nul), as_json)
+
+
+@cli.command()
+@click.argument("image_id", metavar="ID")
+@click.argument("stage", default="upstream")
+@root_option
+def path(image_id: str, stage: str, root: Path) -> None:
+    """The file of image ID's STAGE artifact (default: its original)."""
+    from .commands import images as image_commands
+
+    with Catalog.open(root) as catalog:
+        emit(image_commands.path(catalog, image_id, stage))
+
+
+@cli.command()
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 32),
+    default=None,
+    help="Most bits two hashes may differ by (default 10).",
+)
+@json_option
+@root_option
+def dupes(threshold: int | None, as_json: bool, root: Path) -> None:
+    """Groups of near-duplicate pictures (resized, recompressed, lightly cropped or
+    brightened copies), one group a line; rejected and derived pictures are left out."""
+    from .commands import images as image_commands
+    from .perceptual import DEFAULT_THRESHOLD
+
+    with Catalog.open(root) as catalog:
+        limit = DEFAULT_THRESHOLD if threshold is None else threshold
+        emit(image_commands.dupes(catalog, limit), as_json)
+
+
 @cli.command()
 @click.argument("input_stage")
 @click.argument("output_stage")
+@nul_option
 @root_option
-def ready(input_stage: str, output_stage: str, root: Path) -> None:
+def ready(input_stage: str, output_stage: str, nul: bool, root: Path) -> None:
     """Ids of approved images with an INPUT_STAGE artifact and no OUTPUT_STAGE one."""
     from .commands import images as image_commands
 
     with Catalog.open(root) as catalog:
-        emit(image_commands.ready(catalog, input_stage, output_stage))
+        emit(image_commands.ready(catalog, input_stage, output_stage, nul))
 
 
 @cli.group()

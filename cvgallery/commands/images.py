@@ -50,17 +50,92 @@ def add(
     return report
 
 
-def review(catalog: Catalog, ids: list[str], *, approve: bool, reason: str | None = None) -> Report:
-    """approve or reject (replaces yes/ and no/); unknown ids fail alone."""
+def review(
+    catalog: Catalog, names: list[str], *, approve: bool, reason: str | None = None
+) -> Report:
+    """approve or reject (replaces yes/ and no/). A name is an id or the name or path of a
+    registered file (`ls yes/ | cvgallery approve -`); unknown ones fail alone."""
+    ids: list[str] = []
+    unknown: list[str] = []
     with catalog.transaction():
+        for name in names:
+            image_id = catalog.images.resolve(name)
+            (ids if image_id is not None else unknown).append(image_id or name)
         if approve:
             result = catalog.images.approve(ids)
         else:
             result = catalog.images.reject(ids, reason)
     verb = "approved" if approve else "rejected"
     return Report(
-        failures=[f"Error: unknown image id: {image_id!r}" for image_id in result.unknown],
+        failures=[
+            f"Error: unknown image id: {shown(name)}" for name in [*unknown, *result.unknown]
+        ],
         summary=f"{verb} {len(result.changed)}",
+    )
+
+
+def shown(text: str) -> str:
+    """A name as it can be printed on a terminal: quoted, control characters escaped."""
+    return repr(text)
+
+
+def listing(
+    catalog: Catalog,
+    state: str | None = None,
+    user: str | None = None,
+    stage: str | None = None,
+    nul: bool = False,
+) -> Report:
+    """`cvgallery list`: ids by review state, one a line (NUL-separated with ``nul``)."""
+    if stage is not None:
+        catalog.check_stage(stage)
+    rows = catalog.images.listing(state, user, stage)
+    ids = [str(r["id"]) for r in rows]
+    data = [
+        {k: r[k] for k in ("id", "username", "original_url", "width", "height", "file_size",
+                           "mime_type", "created_at", "rejection_reason")}
+        | {"state": "approved" if r["approved"] else "rejected" if r["rejected"] else "pending"}
+        for r in rows
+    ]  # fmt: skip
+    return Report(output=ids_output(ids, nul), output_newlines=not nul, summary="", data=data)
+
+
+def ids_output(ids: list[str], nul: bool) -> list[str]:
+    """Ids for a pipe: one a line, or NUL-terminated (ids may hold spaces or newlines)."""
+    if nul:
+        return ["".join(f"{i}\0" for i in ids)] if ids else []
+    return ids
+
+
+def path(catalog: Catalog, name: str, stage: str = "upstream") -> Report:
+    """`cvgallery path`: the file of an image's artifact, for an outside script."""
+    from ..errors import UnknownImage, UsageError
+
+    catalog.check_stage(stage)
+    image_id = catalog.images.resolve(name)
+    if image_id is None:
+        raise UnknownImage(name)
+    row = catalog.artifacts.get(image_id, stage)
+    if row is None and stage == "upstream":
+        row = catalog.artifacts.get(image_id, "video-sources")
+    if row is None:
+        raise UsageError(f"image {shown(image_id)} has no {stage} artifact")
+    return Report(output=[str(catalog.art_dir / row["file_path"])], summary="")
+
+
+def dupes(catalog: Catalog, threshold: int) -> Report:
+    """`cvgallery dupes`: groups of near-duplicate pictures."""
+    from ..dupes import find_groups
+
+    found = find_groups(catalog, threshold)
+    output = [" ".join(shown(i) if not i.isprintable() or " " in i else i for i in group)
+              for group in found.groups]  # fmt: skip
+    return Report(
+        output=output,
+        failures=[f"Error: {image_id}: {why}" for image_id, why in found.failed],
+        summary=f"{len(found.groups)} groups of near-duplicates "
+        f"({sum(len(g) for g in found.groups)} pictures; {found.hashed} hashed now)",
+        data={"threshold": threshold, "groups": found.groups},
     )
 
 
@@ -92,8 +167,9 @@ def table(headers: tuple[str, str], rows: list[tuple[Any, Any]]) -> list[str]:
     return out
 
 
-def ready(catalog: Catalog, input_stage: str, output_stage: str) -> Report:
-    return Report(output=catalog.ready(input_stage, output_stage), summary="")
+def ready(catalog: Catalog, input_stage: str, output_stage: str, nul: bool = False) -> Report:
+    ids = catalog.ready(input_stage, output_stage)
+    return Report(output=ids_output(ids, nul), output_newlines=not nul, summary="")
 
 
 def artifact_log(

@@ -21,6 +21,8 @@ class Report:
 
     counts: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    #: False when ``output`` carries its own separators (NUL-terminated ids)
+    output_newlines: bool = True
     lines: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     summary: str | None = None
