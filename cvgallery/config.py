@@ -36,6 +36,12 @@ STAGES: tuple[str, ...] = (
 
 IMAGE_FORMATS = ("jpeg", "webp", "png")
 
+#: Stage kinds by name (cvgallery.stages.base.StageKind objects). The registry lives here,
+#: at the bottom, so that config validates a kind's table without importing the kinds:
+#: cvgallery.stages fills it (importing the package registers the built-ins), and a
+#: plugin or a test adds its own with cvgallery.stages.register().
+KINDS: dict[str, Any] = {}
+
 
 @dataclass(frozen=True)
 class StageConfig:
@@ -253,9 +259,6 @@ def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
 
 
 def _stage(source: str, name: str, values: dict[str, Any]) -> StageConfig:
-    # The kinds live above this module; the registry is asked only when a config is read.
-    from .stages import KINDS
-
     where = f"stages.{name}"
     kind = KINDS.get(values.get("kind"))  # type: ignore[arg-type]
     if kind is None:

@@ -5,11 +5,12 @@ target's own manifest of what cvgallery put there (manifest.py), so nothing else
 ever deleted. Targets: folder.py, s3.py; HTTP headers for both: headers.py.
 """
 
+from .address import parse_target
 from .headers import HeaderRules, Headers
 from .manifest import MANIFEST_NAME
 from .plan import Plan, make_plan, scan_source
 from .run import DEFAULT_MAX_DELETES, PublishReport, publish
-from .target import Target, parse_target
+from .target import Target
 
 __all__ = [
     "DEFAULT_MAX_DELETES",

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PublishError
+from .address import parse_target
 from .headers import HeaderRules
 from .manifest import Entry, dump_manifest, parse_manifest
 from .plan import Plan, make_plan, scan_source
-from .target import Target, describe_error, parse_target
+from .target import Target, describe_error
 
 #: on_progress(done_files, total_files, done_bytes, total_bytes)
 Progress = Callable[[int, int, int, int], None]

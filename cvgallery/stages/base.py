@@ -20,12 +20,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..catalog import FileFacts
+from ..config import KINDS
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..catalog import Catalog
+    from ..catalog import Catalog, FileFacts
     from ..config import SiteConfig, StageConfig
 
 GENERATOR = "cvgallery"
@@ -60,7 +60,7 @@ class Made:
 
     @property
     def facts(self) -> FileFacts:
-        from ..catalog.facts import mime_for
+        from ..catalog.facts import FileFacts, mime_for
 
         return FileFacts(
             self.sha256, self.file_size, self.width, self.height, mime_for(self.file_path)
@@ -190,7 +190,6 @@ class Fingerprint:
     store: Callable[[Catalog, str, Made, Any], None]
 
 
-KINDS: dict[str, StageKind] = {}
 FINGERPRINTS: dict[str, Fingerprint] = {}
 
 

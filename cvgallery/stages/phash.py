@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..perceptual import hash_to_hex, perceptual_hash
 from .base import Fingerprint, Made, register_fingerprint
 
 if TYPE_CHECKING:
@@ -24,6 +23,8 @@ def _options(_config: SiteConfig) -> dict[str, Any]:
 
 
 def _compute(im: Image.Image, _options: dict[str, Any]) -> str:
+    from ..perceptual import hash_to_hex, perceptual_hash  # numpy: only when hashing
+
     return hash_to_hex(perceptual_hash(im))
 
 
