@@ -9,6 +9,7 @@ ICC, PNG iCCP, WebP ICCP) is kept: it is how the picture looks, not who made it.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -83,6 +84,21 @@ def _webp(data: bytes) -> bytes:
             chunk[8] &= ~0x0C & 0xFF  # the extended header's EXIF (0x08) and XMP (0x04) flags
     body = b"WEBP" + b"".join(chunks)
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def scrub_copy(src: Path, dest: Path) -> None:
+    """``src`` at ``dest`` without metadata: linked when it has none, else a clean copy (the
+    source may be a user's own file, hard-linked in: it is never edited)."""
+    data = src.read_bytes()
+    clean = scrub(data)
+    # Linked only when clean and already readable by others: its mode is not ours to change.
+    if clean == data and os.stat(src).st_mode & 0o004:
+        try:
+            os.link(src, dest)
+            return
+        except OSError:
+            pass
+    dest.write_bytes(clean)
 
 
 def scrub_video(src: Path, dest: Path) -> None:

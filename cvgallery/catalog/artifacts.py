@@ -78,6 +78,19 @@ class Artifacts:
         )
         return {str(r[0]) for r in rows}
 
+    def foreign(self, stages: tuple[str, ...]) -> set[str]:
+        """File paths of ``stages`` that cvgallery did not make (logged, synced, migrated):
+        their bytes may carry an upload's metadata."""
+        marks = ",".join("?" * len(stages))
+        rows = self.conn.execute(
+            f"""SELECT file_path FROM artifacts WHERE stage IN ({marks})
+                AND NOT (json_valid(COALESCE(processing_params, ''))
+                         AND COALESCE(json_extract(processing_params, '$.generator'), '')
+                             = 'cvgallery')""",
+            stages,
+        )
+        return {str(r[0]) for r in rows}
+
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute(
             "SELECT stage, COUNT(*) FROM artifacts GROUP BY stage ORDER BY stage"

@@ -81,6 +81,7 @@ def publish(
     from ..publish import HeaderRules
     from ..publish import publish as run_publish
     from ..site import default_output
+    from ..site.output import MANIFEST
 
     settings = catalog.config.publish
     where = target or settings.target
@@ -98,13 +99,19 @@ def publish(
         if built.failures:
             report.summary = "not published: the build failed (see above)"
             return report
+    output = default_output(catalog.config)
+    if not (output / MANIFEST).is_file():  # init makes an empty folder: that is no site
+        raise UsageError(
+            f"{output}: no built site to publish; run `cvgallery build` first "
+            "(or publish without --no-build)"
+        )
     rules = HeaderRules(
         cache_immutable=settings.cache_immutable,
         cache_default=settings.cache_default,
         content_types=dict(settings.content_types),
     )
     done = run_publish(
-        default_output(catalog.config),
+        output,
         where,
         dry_run=dry_run,
         max_deletes=settings.max_deletes if max_deletes is None else max_deletes,

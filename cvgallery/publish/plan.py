@@ -28,7 +28,8 @@ from .manifest import MANIFEST_NAME, Entry
 _ENTRY_POINT = re.compile(r"^(?:index\.html|page-(\d+)\.html|feed\.xml|sitemap\.xml)$")
 #: media/<hash>.<ext>: the name is the content hash the catalog recorded (site/query.py).
 _MEDIA = re.compile(r"^media/([0-9a-f]{16,64})\.[A-Za-z0-9]{1,10}$")
-_KEPT_DOTTED = {".well-known"}
+#: dot-names a static host reads (GitHub Pages, Apache); other dotfiles are never published
+_KEPT_DOTTED = {".well-known", ".nojekyll", ".htaccess"}
 
 #: Upload ranks inside "new" and inside "changed": files with no links, pages, entry
 #: points, and the home page alone at the very end (phases run their files in parallel).

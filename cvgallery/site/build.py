@@ -21,7 +21,7 @@ import cvgallery
 from ..catalog import Catalog
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
-from ..scrub import scrub_video
+from ..scrub import scrub_copy, scrub_video
 from .content import ContentPage, load_pages
 from .output import OutputTree, read_manifest
 from .pages import SITE_STATIC, render_site, site_files
@@ -29,6 +29,14 @@ from .query import ImageItem, arrange, attach_derived, make_items
 from .theme import Theme
 
 DEFAULT_OUTPUT = "gallery-html"
+#: the stages whose files pages show (video sources are always remuxed)
+PUBLISHED_STAGES = (
+    "web-optimized",
+    "thumbnails-small",
+    "ersgan-enhanced",
+    "video-frames",
+    "face-swap-results",
+)
 
 
 @dataclass
@@ -115,13 +123,17 @@ def _place_media(
     """Link every file the pages use into media/; an image whose file is gone is left out."""
     art = catalog.art_dir
     placed: set[str] = set()
+    # Files cvgallery made are clean; one logged from an outside tool may carry its
+    # input's EXIF (GPS): published as a scrubbed copy, never the user's file itself.
+    foreign = catalog.artifacts.foreign(PUBLISHED_STAGES)
     kept = []
     for item in items:
         media = [item.web, item.thumb, *item.larger, *item.derived]
         try:
             for m in media:
                 if m.src not in placed:
-                    tree.place(m.src, art / m.path)
+                    make = scrub_copy if m.path in foreign else None
+                    tree.place(m.src, art / m.path, make=make)
                     placed.add(m.src)
             if item.video and item.video.src not in placed:
                 # Never the upload itself: its container holds location, device and dates.
