@@ -454,10 +454,23 @@ def serve(host: str, port: int, output: Path | None, no_process: bool, root: Pat
     """Build, serve the output with live reload and rebuild when the site or catalog changes.
 
     --port 0 picks a free port; the address really listened on is printed."""
+    from .review import mount
+    from .serve import Preview
     from .serve import serve as serve_site
 
+    def setup(preview: Preview) -> None:
+        mount(preview, root, say=say)
+
     try:
-        serve_site(root, host=host, port=port, output=output, process=not no_process, say=say)
+        serve_site(
+            root,
+            host=host,
+            port=port,
+            output=output,
+            process=not no_process,
+            say=say,
+            setup=setup,
+        )
     except KeyboardInterrupt:
         say("stopped")
 

@@ -9,7 +9,7 @@ UNIQUE(image_id, stage) on artifacts; they are never reviewed on their own.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,36 +216,44 @@ class Images:
     ) -> list[sqlite3.Row]:
         """Reviewable images (no derived children), newest first, filtered by review state,
         user and the presence of a stage's artifact; with their thumbnail and upstream paths."""
-        where = ["i.parent_id IS NULL"]
-        params: list[Any] = []
-        if state == "pending":
-            where.append("i.approved = 0 AND i.rejected = 0")
-        elif state == "approved":
-            where.append("i.approved = 1")
-        elif state == "rejected":
-            where.append("i.rejected = 1")
-        elif state is not None:
-            raise ValueError(f"unknown review state {state!r}")
-        if user is not None:
-            where.append("i.username = ?")
-            params.append(user)
-        if stage is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM artifacts s WHERE s.image_id = i.id AND s.stage = ?)"
-            )
-            params.append(stage)
-        sql = f"""SELECT i.id, i.username, i.original_url, i.width, i.height, i.file_size,
-                         i.mime_type, i.created_at, i.approved, i.rejected, i.rejection_reason,
-                         i.phash,
-                         (SELECT file_path FROM artifacts a WHERE a.image_id = i.id
-                          AND a.stage IN ('upstream', 'video-sources')
-                          ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path,
-                         (SELECT file_path FROM artifacts t WHERE t.image_id = i.id
-                          AND t.stage = 'thumbnails-small') AS thumb_path
-                  FROM images i WHERE {" AND ".join(where)}
+        where, params = _listing_filter(state, user, stage)
+        sql = f"""SELECT {_LISTING_COLUMNS} FROM images i WHERE {where}
                   ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?"""
         params += [-1 if limit is None else limit, offset]
         return self.conn.execute(sql, params).fetchall()
+
+    def listing_ids(self, state: str | None = None, user: str | None = None) -> list[str]:
+        """The ids :meth:`listing` would give, in its order (a review page's snapshot)."""
+        where, params = _listing_filter(state, user, None)
+        sql = f"SELECT i.id FROM images i WHERE {where} ORDER BY i.created_at DESC, i.id"
+        return [str(r[0]) for r in self.conn.execute(sql, params)]
+
+    def listing_rows(self, ids: Sequence[str]) -> list[sqlite3.Row]:
+        """:meth:`listing`'s rows of these ids, in the order given; unknown ids and derived
+        children are left out."""
+        found: dict[str, sqlite3.Row] = {}
+        wanted = list(dict.fromkeys(ids))
+        for first in range(0, len(wanted), 500):
+            chunk = wanted[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"""SELECT {_LISTING_COLUMNS} FROM images i
+                      WHERE i.parent_id IS NULL AND i.id IN ({marks})"""
+            for row in self.conn.execute(sql, chunk):
+                found[str(row["id"])] = row
+        return [found[i] for i in wanted if i in found]
+
+    def review_counts(self, user: str | None = None) -> dict[str, int]:
+        """Reviewable images per review state (and ``all``), of one user or of everyone."""
+        row = self.conn.execute(
+            """SELECT COUNT(*),
+                      COALESCE(SUM(approved = 0 AND rejected = 0), 0),
+                      COALESCE(SUM(approved = 1), 0),
+                      COALESCE(SUM(rejected = 1), 0)
+               FROM images WHERE parent_id IS NULL AND (? IS NULL OR username = ?)""",
+            (user, user),
+        ).fetchone()
+        keys = ("all", "pending", "approved", "rejected")
+        return dict(zip(keys, map(int, row), strict=True))
 
     def users(self) -> list[str]:
         rows = self.conn.execute(
@@ -291,3 +299,35 @@ class Images:
         ).fetchone()
         keys = ("total", "approved", "rejected", "pending", "derived")
         return dict(zip(keys, map(int, row), strict=True))
+
+
+_LISTING_COLUMNS = """i.id, i.username, i.original_url, i.width, i.height, i.file_size,
+    i.mime_type, i.created_at, i.approved, i.rejected, i.rejection_reason, i.phash,
+    (SELECT file_path FROM artifacts a WHERE a.image_id = i.id
+     AND a.stage IN ('upstream', 'video-sources')
+     ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path,
+    (SELECT file_path FROM artifacts t WHERE t.image_id = i.id
+     AND t.stage = 'thumbnails-small') AS thumb_path"""
+
+
+def _listing_filter(
+    state: str | None, user: str | None, stage: str | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of a listing of reviewable images."""
+    where = ["i.parent_id IS NULL"]
+    params: list[Any] = []
+    if state == "pending":
+        where.append("i.approved = 0 AND i.rejected = 0")
+    elif state == "approved":
+        where.append("i.approved = 1")
+    elif state == "rejected":
+        where.append("i.rejected = 1")
+    elif state is not None:
+        raise ValueError(f"unknown review state {state!r}")
+    if user is not None:
+        where.append("i.username = ?")
+        params.append(user)
+    if stage is not None:
+        where.append("EXISTS (SELECT 1 FROM artifacts s WHERE s.image_id = i.id AND s.stage = ?)")
+        params.append(stage)
+    return " AND ".join(where), params
