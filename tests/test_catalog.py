@@ -39,7 +39,7 @@ def test_stats_counts(three: Catalog) -> None:
     three.images.reject(["b"])
     three.jobs.start("a", "web-optimized")
     assert three.stats() == {
-        "images": {"total": 3, "approved": 1, "rejected": 1, "pending": 1},
+        "images": {"total": 3, "approved": 1, "rejected": 1, "pending": 1, "derived": 0},
         "artifacts": {"upstream": 3},
         "jobs": {"running": 1},
     }

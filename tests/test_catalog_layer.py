@@ -496,7 +496,7 @@ def test_stats_counts_images_artifacts_and_jobs(catalog: Catalog) -> None:
     with catalog.transaction():
         catalog.jobs.fail([job["id"]], "run-1", "broken")
     assert catalog.stats() == {
-        "images": {"total": 4, "approved": 2, "rejected": 1, "pending": 1},
+        "images": {"total": 4, "approved": 2, "rejected": 1, "pending": 1, "derived": 0},
         "artifacts": {"upstream": 4, WEB: 1},
         "jobs": {"failed": 1, "pending": 2},
     }
