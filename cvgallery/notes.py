@@ -84,5 +84,6 @@ def run_noting(subject: str, fn: Callable[[Any], T], payload: Any) -> T:
     with collecting() as notes:
         result = fn(payload)
     for text in notes:
-        print(f"note: {shown(subject)}: {terminal_safe(text)}", file=sys.stderr)
+        # One write per line: workers share stderr, and print() writes the newline apart.
+        sys.stderr.write(f"note: {shown(subject)}: {terminal_safe(text)}\n")
     return result
