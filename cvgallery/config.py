@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, NotASite
 
 CONFIG_NAME = "site.toml"
 DB_NAME = "cv.db"
@@ -145,18 +145,48 @@ _TOP_KEYS = {"title", "base_url", "description", "theme", "per_page", "feed_size
 _SECTIONS = {"review", "jobs", "blurhash", "stages", "publish"}
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder upward holding site.toml, else ``start`` (the current folder)."""
+def find_site(start: Path | None = None) -> Path | None:
+    """The nearest folder upward holding site.toml (from ``start``, default the current
+    folder), or None outside any site."""
     start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / CONFIG_NAME).is_file():
             return folder
-    return start
+    return None
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder upward holding site.toml; outside a site :class:`NotASite`:
+    a command run in the wrong folder must not make a catalog (or copy files) there."""
+    found = find_site(start)
+    if found is None:
+        where = (start or Path.cwd()).resolve()
+        raise NotASite(
+            f"no {CONFIG_NAME} in {where} or any folder above it: not a cvgallery site "
+            "(run `cvgallery init` to make one, or pass --root SITE)"
+        )
+    return found
+
+
+def check_site(root: str | os.PathLike[str]) -> Path:
+    """``root`` itself when it is a site (a folder with site.toml), else :class:`NotASite`."""
+    path = Path(root)
+    if not path.is_dir():
+        problem = "not a folder" if path.exists() else "no such folder"
+        raise NotASite(f"{path}: {problem} (`cvgallery init {path}` makes a site there)")
+    if not (path / CONFIG_NAME).is_file():
+        raise NotASite(
+            f"{path}: not a cvgallery site: no {CONFIG_NAME} "
+            f"(`cvgallery init {path}` makes one)"
+        )
+    return path
 
 
 def load_config(root: str | os.PathLike[str] | None = None) -> SiteConfig:
     """Read root/site.toml (a missing file means all defaults) and validate it."""
     root_path = Path(root).resolve() if root is not None else find_root()
+    if not root_path.is_dir():
+        raise ConfigError(f"{root_path}: no such folder")
     path = root_path / CONFIG_NAME
     data: dict[str, Any] = {}
     if path.is_file():
@@ -164,6 +194,8 @@ def load_config(root: str | os.PathLike[str] | None = None) -> SiteConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     return parse_config(root_path, data, source=str(path))
 
 
@@ -175,6 +207,8 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
     for key, kind in (("title", str), ("base_url", str), ("description", str), ("theme", str)):
         if key in data:
             kw[key] = _typed(source, key, data[key], kind)
+    if "theme" in kw:
+        check_theme_name(kw["theme"], f"{source}: theme")
     for key in ("per_page", "feed_size"):
         if key in data:
             kw[key] = _positive(source, key, data[key])
@@ -216,6 +250,22 @@ def _parse_publish(source: str, data: dict[str, Any]) -> PublishConfig:
         raise ConfigError(f"{source}: publish.content_types must map extensions to types")
     kw["content_types"] = {k.lower().lstrip("."): v for k, v in types.items()}
     return PublishConfig(**kw)
+
+
+def check_theme_name(name: str, where: str = "theme") -> str:
+    """A theme is a name looked up in the site's themes/ and the built-ins, never a path:
+    ``../dir`` or ``/home/me`` would publish whatever that folder holds."""
+    if (
+        not name
+        or name.startswith(".")
+        or any(sep in name for sep in ("/", "\\", os.sep, ":"))
+        or not name.isprintable()
+    ):
+        raise ConfigError(
+            f"{where} must be the name of a folder in the site's themes/ or a built-in theme "
+            f"(no path, no leading dot), not {name!r}"
+        )
+    return name
 
 
 def check_base_url(value: str, where: str = "base_url") -> str:

@@ -13,6 +13,11 @@ class ConfigError(CvgalleryError):
     exit_code = 2
 
 
+class NotASite(ConfigError):
+    """A command other than `init` was run outside a site (no site.toml up the tree) or
+    given a --root that is not one: it would make a catalog, or copy files, there."""
+
+
 class UsageError(CvgalleryError):
     """A command was called with arguments that cannot work (unknown stage, bad JSON...)."""
 
@@ -23,6 +28,11 @@ class CatalogError(CvgalleryError):
     """cv.db cannot be used: not a SQLite file, or written by a newer cvgallery."""
 
     exit_code = 2
+
+
+class CatalogUnavailable(CvgalleryError):
+    """cv.db is fine but cannot be used right now: another command holds its lock past the
+    busy timeout, it or its folder is read-only, the disk is full."""
 
 
 class UnknownImage(CvgalleryError):

@@ -8,7 +8,9 @@ temporary file into place and inserts the rows.
 
 Name clash rule: a file whose name (id) is already taken by a *different* picture gets
 the id ``<name>-<first 8 hex of its sha256>``. Nothing is overwritten, and adding the same
-file again still finds it by its hash.
+file again still finds it by its hash. A name that cannot be an id as it is (too long,
+control characters, ``..jpg``) gets a safe id (cvgallery.names.image_id_for), said on its
+line. A file that cannot be stored fails alone; the others of its batch go on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any, TypeVar
 from . import store
 from .catalog import Catalog, FileFacts, file_facts
 from .errors import CvgalleryError, UsageError
+from .names import id_changes, image_id_for, safe_suffix, shown
+from .notes import collecting, install
 from .probe import VIDEO_EXTENSIONS, Probe, is_candidate, probe, probe_data
 
 BATCH = 256
@@ -42,15 +46,21 @@ class AddResult:
     status: str
     image_id: str | None = None
     reason: str | None = None
+    #: what is worth knowing beside the status: a derived id, a library's warning
+    notes: tuple[str, ...] = ()
 
     def line(self) -> str:
+        """One line whatever the names hold (see cvgallery.names.shown)."""
+        image_id, path = shown(self.image_id), shown(self.path)
         if self.status == "added":
-            return f"added {self.image_id}  {self.path}"
-        if self.status == "duplicate":
-            return f"duplicate {self.path}  (same sha256 as {self.image_id})"
-        if self.status == "rejected":
-            return f"rejected {self.image_id}  {self.path}: {self.reason}"
-        return f"error {self.path}: {self.reason}"
+            text = f"added {image_id}  {path}"
+        elif self.status == "duplicate":
+            text = f"duplicate {path}  (same sha256 as {image_id})"
+        elif self.status == "rejected":
+            text = f"rejected {image_id}  {path}: {shown(self.reason)}"
+        else:
+            text = f"error {path}: {shown(self.reason)}"
+        return "".join([text, *(f"  (note: {shown(n)})" for n in self.notes)])
 
 
 @dataclass
@@ -60,6 +70,10 @@ class _Prepared:
     probe: Probe | None = None
     tmp: Path | None = None  # the copy, under its temporary name in the stage folder
     error: str | None = None
+    #: warnings the decoders raised about this file (corrupt EXIF...)
+    notes: tuple[str, ...] = ()
+    #: the file this add put into art/ (None: none, or one that was there before)
+    placed: Path | None = None
 
 
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
@@ -95,6 +109,7 @@ def add_files(
     ``approve`` None means the site's auto_approve setting.
     """
     approved = catalog.config.auto_approve if approve is None else approve
+    install()  # before the threads start: Pillow's warnings become this file's notes
     store.ensure_layout(catalog.art_dir, ("upstream", "video-sources"))
     results: list[AddResult] = []
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
@@ -142,7 +157,10 @@ def _stage_for(path: Path) -> str:
 
 def _guarded(art_dir: Path, src: Path, copy: bool) -> _Prepared:
     try:
-        return _prepare(art_dir, src, copy)
+        with collecting() as notes:
+            prepared = _prepare(art_dir, src, copy)
+        prepared.notes = tuple(notes)
+        return prepared
     except Exception as exc:  # one bad file never stops the others
         return _Prepared(src, error=f"{type(exc).__name__}: {exc}")
 
@@ -151,19 +169,26 @@ def _prepare(art_dir: Path, src: Path, copy: bool) -> _Prepared:
     """Hash and probe ``src`` from one read; with ``copy``, also write it beside its
     destination under a temporary name (renamed into place by the commit)."""
     folder = art_dir / _stage_for(src)
+    tmp: Path | None = None
     try:
         if src.stat().st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
             if not copy:
                 return _Prepared(src, store.sha256_file(src), probe(src))
-            big = _temp_in(folder, src.suffix)
-            return _Prepared(src, store.copy_hashing(src, big), probe(big), big)
+            tmp = _temp_in(folder, safe_suffix(src.suffix))
+            return _Prepared(src, store.copy_hashing(src, tmp), probe(tmp), tmp)
         data = src.read_bytes()
-        tmp = _temp_in(folder, src.suffix) if copy else None
-        if tmp is not None:
+        if copy:
+            tmp = _temp_in(folder, safe_suffix(src.suffix))
             tmp.write_bytes(data)
         return _Prepared(src, hashlib.sha256(data).hexdigest(), probe_data(src, data), tmp)
     except OSError as exc:
-        return _Prepared(src, error=f"cannot read: {exc.strerror or exc}")
+        doing = "cannot read"
+        if tmp is not None:  # a full disk is not a file that cannot be read, and leaves
+            tmp.unlink(missing_ok=True)  # no partial copy behind
+            doing = f"cannot copy into {folder}"
+        elif exc.filename not in (None, str(src)):
+            doing = f"cannot copy into {folder}"
+        return _Prepared(src, error=f"{doing}: {exc.strerror or exc}")
 
 
 def _temp_in(folder: Path, suffix: str) -> Path:
@@ -186,6 +211,13 @@ def _commit(
         with catalog.transaction():
             for item in prepared:
                 results.append(_commit_one(catalog, item, url, user, approved, in_place))
+    except BaseException:
+        # The rows were rolled back (a locked or read-only catalog, a full disk): the files
+        # put in place for them go too, so a retry starts from the same state.
+        for item in prepared:
+            if item.placed is not None:
+                item.placed.unlink(missing_ok=True)
+        raise
     finally:
         for item in prepared:  # duplicates and failures leave no temporary behind
             if item.tmp is not None:
@@ -202,25 +234,35 @@ def _commit_one(
     in_place: bool,
 ) -> AddResult:
     if item.error or item.sha256 is None or item.probe is None:
-        return AddResult(item.src, "error", reason=item.error or "not read")
+        return AddResult(item.src, "error", reason=item.error or "not read", notes=item.notes)
     existing = catalog.images.by_sha(item.sha256)
     if existing is not None:
-        return AddResult(item.src, "duplicate", existing)
+        return AddResult(item.src, "duplicate", existing, notes=item.notes)
     stage = _stage_for(item.src)
     folder = catalog.art_dir / stage
-    ext = item.src.suffix.lower()
+    ext = safe_suffix(item.src.suffix)
+    stem = image_id_for(item.src.stem)
+    notes = item.notes
+    if stem != item.src.stem:
+        notes = (f"id differs from the file name: {', '.join(id_changes(item.src.stem))}", *notes)
     if in_place:
-        image_id, dest = item.src.stem, item.src
+        image_id, dest = stem, item.src
         if catalog.images.exists(image_id):
-            image_id = f"{item.src.stem}-{item.sha256[:8]}"
+            image_id = f"{stem}-{item.sha256[:8]}"
     else:
-        image_id = _free_id(catalog, folder, item.src.stem, ext, item.sha256)
+        image_id = _free_id(catalog, folder, stem, ext, item.sha256)
         dest = folder / f"{image_id}{ext}"
-        if item.tmp is not None:
-            os.replace(item.tmp, dest)
-            item.tmp = None
-        elif not store.same_file(item.src, dest):
-            store.link_or_copy(item.src, dest)
+        try:
+            existed = dest.exists()
+            if item.tmp is not None:
+                os.replace(item.tmp, dest)
+                item.tmp = None
+            elif not store.same_file(item.src, dest):
+                store.link_or_copy(item.src, dest)
+            item.placed = None if existed else dest
+        except OSError as exc:  # this file fails alone: the batch's other rows still commit
+            why = f"cannot store {dest.name}: {exc.strerror or exc}"
+            return AddResult(item.src, "error", reason=why, notes=notes)
     p = item.probe
     facts = FileFacts(item.sha256, p.file_size, p.width, p.height, p.mime_type)
     catalog.images.add(
@@ -234,8 +276,8 @@ def _commit_one(
     )
     rejected = not p.ok
     if rejected:
-        return AddResult(item.src, "rejected", image_id, p.reason)
-    return AddResult(item.src, "added", image_id)
+        return AddResult(item.src, "rejected", image_id, p.reason, notes)
+    return AddResult(item.src, "added", image_id, notes=notes)
 
 
 def _free_id(catalog: Catalog, folder: Path, stem: str, ext: str, sha: str) -> str:
@@ -337,7 +379,8 @@ def sync_artifacts(
         raise UsageError(f"{directory}: not a folder")
     results = []
     for file in sorted(p for p in directory.rglob("*") if p.is_file() and is_candidate(p)):
-        image_id = file.stem
+        # a file named like the original it was made from: the id `add` gave that name
+        image_id = file.stem if catalog.images.exists(file.stem) else image_id_for(file.stem)
         try:
             file_path = log_artifact(catalog, image_id, stage, file)
         except CvgalleryError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 from . import owners
 from .catalog import Catalog
 from .config import StageConfig
+from .notes import run_noting
 from .stages import FINGERPRINTS, Made, Policy, Task, TaskContext, Unit, kind_of
 from .stages.worker import init_worker
 
@@ -116,7 +117,8 @@ class _Claimed:
 
     def submit(self, pool: Executor) -> Future[list[Made]]:
         assert self.task is not None, "submitted before its task was built"
-        return pool.submit(self.task.fn, self.task.payload)
+        # A decoder's warnings (corrupt EXIF...) are printed as notes naming the image.
+        return pool.submit(run_noting, self.unit.image_id, self.task.fn, self.task.payload)
 
     def failed(self, error: str) -> list[Made]:
         return [Made(stage, error=error) for stage in self.unit.jobs]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import STAGES
 from .errors import UsageError
+from .names import name_digest, utf8_prefix
 
 CHUNK = 1 << 20
 TEMP_PREFIX = ".tmp-"
@@ -182,10 +183,22 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+#: the longest file name stem made from an id: room is left for an extension and for the
+#: prefix and suffix of a temporary under NAME_MAX (255 bytes)
+MAX_STEM_BYTES = 200
+
+
 def safe_name(image_id: str) -> str:
-    """An id as a file name; ids come from file names, but `artifact log` takes any text."""
+    """An id as a file name; ids come from file names, but `artifact log` takes any text.
+
+    An id longer than MAX_STEM_BYTES (a face-swap result ``<source>--<style>`` of two long
+    ids) is cut on a character boundary and keeps ``-<8 hex of the id's sha256>``: the
+    artifact row records the file's name, which need not be the id.
+    """
     if not image_id or image_id in (".", "..") or "/" in image_id or "\0" in image_id:
         raise UsageError(f"image id {image_id!r} cannot be used as a file name")
+    if len(image_id.encode("utf-8", "surrogatepass")) > MAX_STEM_BYTES:
+        return f"{utf8_prefix(image_id, MAX_STEM_BYTES - 9)}-{name_digest(image_id)}"
     return image_id
 
 

@@ -26,6 +26,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> LegacyTree:
 def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Path) -> None:
     site = tmp_path / "empty-site"
     site.mkdir()
+    (site / "site.toml").write_text("")  # a site (commands refuse outside one), no catalog yet
     proc = subprocess.run(
         [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run", "--json",
          str(tree.root)],
@@ -41,13 +42,13 @@ def test_dry_run_writes_nothing_without_a_catalog(tree: LegacyTree, tmp_path: Pa
         tree.special["duplicate"],
     ) in kinds
     assert ("no original", tree.special["orphan_thumb"]) in kinds
-    assert list(site.iterdir()) == []  # no cv.db, no art/
+    assert [p.name for p in site.iterdir()] == ["site.toml"]  # no cv.db, no art/
     human = subprocess.run(
         [sys.executable, "-m", "cvgallery", "migrate", "--root", str(site), "--dry-run",
          str(tree.root)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert human.returncode == 1 and list(site.iterdir()) == []
+    assert human.returncode == 1 and [p.name for p in site.iterdir()] == ["site.toml"]
     lines = {line.split()[0]: line.split()[1:] for line in human.stderr.splitlines() if line}
     assert lines["thumbnails-small"] == ["65", "65"] and lines["upstream"] == ["68", "68"]
     assert f"note  rejected: {tree.special['gif']}: gif" in human.stderr

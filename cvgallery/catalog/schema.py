@@ -7,15 +7,60 @@ triggers, tables. Each runs in one transaction together with its ``PRAGMA user_v
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import CatalogError
+from ..errors import CatalogError, CatalogUnavailable, ConfigError
 
+#: how long a connection waits for another one's write lock before "database is locked";
+#: the environment variable CVGALLERY_BUSY_TIMEOUT (seconds) changes it
 BUSY_TIMEOUT_MS = 60_000
+BUSY_TIMEOUT_ENV = "CVGALLERY_BUSY_TIMEOUT"
+
+
+def busy_timeout_ms() -> int:
+    """The busy timeout: CVGALLERY_BUSY_TIMEOUT seconds when set, else BUSY_TIMEOUT_MS."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ConfigError(
+            f"{BUSY_TIMEOUT_ENV} must be a number of seconds from 0 to 86400, not {raw!r}"
+        )
+    return int(seconds * 1000)
+
+
+def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
+    """`<cv.db>: <what went wrong>`, with what to do about the usual causes."""
+    text = str(exc) or type(exc).__name__
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        waited = busy_timeout_ms() / 1000
+        return (
+            f"{path}: the catalog is locked by another command (waited {waited:g} s for it; "
+            f"{BUSY_TIMEOUT_ENV} sets how long, in seconds)"
+        )
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"{path}: the catalog cannot be written ({text}): "
+            "check the permissions of cv.db and its folder"
+        )
+    if "unable to open" in low:
+        return (
+            f"{path}: cannot open the catalog ({text}): "
+            "check that its folder exists and is writable"
+        )
+    if "disk" in low:
+        return f"{path}: {text} (is the disk full or failing?)"
+    return f"{path}: {text}"
 
 SEED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -163,21 +208,30 @@ def connect(
     The connection is in autocommit mode: use :func:`transaction` for atomic groups.
     """
     path = Path(path)
+    timeout = busy_timeout_ms()
     if path.exists() and path.is_file():
         _check_is_sqlite(path)
-    if readonly:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    elif not path.parent.is_dir():
+        raise CatalogError(f"{path}: cannot make a catalog: {path.parent} is not a folder")
+    try:
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout / 1000)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=timeout / 1000)
+    except sqlite3.Error as exc:
+        raise CatalogUnavailable(describe_sqlite_error(path, exc)) from exc
     conn.row_factory = sqlite3.Row
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {timeout}")
         conn.execute("PRAGMA foreign_keys = ON")
         if not readonly:
-            _enable_wal(conn)
+            _enable_wal(conn, timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError as exc:  # locked, read-only, disk full: not the file's fault
+        conn.close()
+        raise CatalogUnavailable(describe_sqlite_error(path, exc)) from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise CatalogError(f"{path}: not a usable SQLite catalog ({exc})") from exc
@@ -192,14 +246,14 @@ def connect(
     return conn
 
 
-def _enable_wal(conn: sqlite3.Connection) -> None:
+def _enable_wal(conn: sqlite3.Connection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Switch a new file to WAL (the mode persists in the file).
 
     The switch needs the file to itself and SQLite does not wait on the busy timeout for
     it, so several processes opening a new cv.db at once retry here instead of failing
     with "database is locked".
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_ms / 1000
     while True:
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":

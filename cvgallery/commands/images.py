@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import Catalog, init_site
 from ..ingest import add_files, log_artifact, sync_artifacts
+from ..names import shown
 from .report import Report
 
 Sink = Callable[[str], None] | None
@@ -67,16 +68,9 @@ def review(
             result = catalog.images.reject(ids, reason)
     verb = "approved" if approve else "rejected"
     return Report(
-        failures=[
-            f"Error: unknown image id: {shown(name)}" for name in [*unknown, *result.unknown]
-        ],
+        failures=[f"Error: unknown image id: {name!r}" for name in [*unknown, *result.unknown]],
         summary=f"{verb} {len(result.changed)}",
     )
-
-
-def shown(text: str) -> str:
-    """A name as it can be printed on a terminal: quoted, control characters escaped."""
-    return repr(text)
 
 
 def listing(
@@ -128,11 +122,11 @@ def dupes(catalog: Catalog, threshold: int) -> Report:
     from ..dupes import find_groups
 
     found = find_groups(catalog, threshold)
-    output = [" ".join(shown(i) if not i.isprintable() or " " in i else i for i in group)
+    output = [" ".join(repr(i) if not i.isprintable() or " " in i else i for i in group)
               for group in found.groups]  # fmt: skip
     return Report(
         output=output,
-        failures=[f"Error: {image_id}: {why}" for image_id, why in found.failed],
+        failures=[f"Error: {shown(image_id)}: {why}" for image_id, why in found.failed],
         summary=f"{len(found.groups)} groups of near-duplicates "
         f"({sum(len(g) for g in found.groups)} pictures; {found.hashed} hashed now)",
         data={"threshold": threshold, "groups": found.groups},
@@ -176,15 +170,15 @@ def artifact_log(
     catalog: Catalog, image_id: str, stage: str, path: Path, params: str | None
 ) -> Report:
     file_path = log_artifact(catalog, image_id, stage, path, params)
-    return Report(summary=f"logged {image_id} {stage} {file_path}")
+    return Report(summary=f"logged {shown(image_id)} {stage} {shown(file_path)}")
 
 
 def artifact_sync(catalog: Catalog, stage: str, directory: Path) -> Report:
     report = Report()
     for r in sync_artifacts(catalog, stage, directory):
         if r.error:
-            report.failures.append(f"Error: {r.path}: {r.error}")
+            report.failures.append(f"Error: {shown(r.path)}: {r.error}")
         else:
-            report.lines.append(f"logged {r.image_id} {stage} {r.file_path}")
+            report.lines.append(f"logged {shown(r.image_id)} {stage} {shown(r.file_path)}")
     report.summary = f"{len(report.lines)} logged, {len(report.failures)} failed"
     return report

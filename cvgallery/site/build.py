@@ -91,7 +91,10 @@ def build_site(
         report.images = int(previous.get("images", 0))
         report.seconds = time.perf_counter() - started
         return report
-    tree = OutputTree(final)
+    try:
+        tree = OutputTree(final)
+    except OSError as exc:  # a read-only or full disk, a file where a folder must go
+        raise _unwritable(final, exc) from exc
     try:
         hidden = frozenset(name for name, cfg in config.stages.items() if not cfg.publish)
         items = make_items(rows, hidden)
@@ -109,12 +112,29 @@ def build_site(
             {"fingerprint": complete, "images": len(top), "generator": cvgallery.__version__}
         )
         tree.commit()
+    except OSError as exc:
+        tree.abort()
+        raise _unwritable(final, exc) from exc
     except BaseException:
         tree.abort()
         raise
     report.written, report.kept = tree.written, tree.kept
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _unwritable(final: Path, exc: OSError) -> BuildError:
+    """The build cannot write its output: name the file and the reason (the previous site
+    is left as it was: only the staging folder was touched)."""
+    reason = exc.strerror or str(exc)
+    where = Path(exc.filename) if exc.filename else final
+    if isinstance(exc, FileExistsError) and not where.is_dir():
+        reason = f"{where} exists and is not a folder"
+    elif any(part.startswith(f".{final.name}.") for part in where.parts):
+        where = final  # the staging folder beside it: the name the user knows is the output
+    elif where != final:
+        reason = f"{reason} ({where})"
+    return BuildError(f"{final}: cannot write the site: {reason}")
 
 
 def _place_media(

@@ -21,8 +21,8 @@ import cvgallery
 from ..config import SiteConfig
 from .content import ContentPage
 from .output import OutputTree
-from .query import ImageItem, slugify
-from .theme import Theme
+from .query import ImageItem
+from .theme import Theme, read_theme_file
 
 HASHED_ASSETS = (".css", ".js")
 #: the site's folder whose files are published at the root of the output
@@ -86,7 +86,9 @@ def render_site(
             home_of[item.id] = urls[n - 1]
 
     def absolute(path: str) -> str:
-        return f"{base_url}/{path}" if base_url else path
+        """An absolute URL (feed, sitemap, social tags): a page named in another script
+        (image/café.html) is percent-encoded, as a sitemap's URLs must be."""
+        return f"{base_url}/{quote(path, safe='/')}" if base_url else path
 
     def entry_id(path: str) -> str:
         """An Atom id must be an absolute IRI: the URL, or a URN when base_url is unset."""
@@ -170,7 +172,7 @@ def _place_static(tree: OutputTree, theme: Theme) -> dict[str, str]:
     """Theme assets under static/; CSS and JS get content-hashed names (cache forever)."""
     assets: dict[str, str] = {}
     for name, path in theme.static_files().items():
-        data = path.read_bytes()
+        data = read_theme_file(path)
         rel = f"static/{name}"
         if path.suffix in HASHED_ASSETS:
             digest = hashlib.sha256(data).hexdigest()[:10]
@@ -184,11 +186,9 @@ def _place_static(tree: OutputTree, theme: Theme) -> dict[str, str]:
 def _group_users(images: Sequence[ImageItem]) -> list[User]:
     users: dict[str, User] = {}
     for item in images:
-        if item.username:
+        if item.username and item.user_url:
             user = users.get(item.username)
-            if user is None:
-                user = users[item.username] = User(
-                    item.username, f"user/{slugify(item.username)}.html", []
-                )
+            if user is None:  # the page name settled for all users at once (make_items)
+                user = users[item.username] = User(item.username, item.user_url, [])
             user.images.append(item)
     return sorted(users.values(), key=lambda u: u.name.casefold())

@@ -7,26 +7,87 @@ import base64
 import hashlib
 import io
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from ..catalog import DerivedRow, GalleryRow
+from ..names import utf8_prefix
 
 SAFE_URL_SCHEMES = ("http", "https")
 #: changes when the way a video is remuxed for publishing changes
 VIDEO_REMUX = "remux-1"
-_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: a name of at most this many UTF-8 bytes may be its own page name
+SLUG_MAX_BYTES = 200
 _PLAIN_EXT = re.compile(r"[a-z0-9]{1,8}")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
 
 
+def _slug_char(ch: str) -> bool:
+    """Letters, digits and marks of any script, and ``-_.``: safe in a file name and a URL
+    path (a browser sends the UTF-8 percent-encoded)."""
+    if ch.isascii():
+        return ch.isalnum() or ch in "-_."
+    return unicodedata.category(ch)[0] in "LNM"
+
+
+def _slug_base(text: str) -> str:
+    chars: list[str] = []
+    for ch in unicodedata.normalize("NFC", text):
+        if _slug_char(ch):
+            chars.append(ch)
+        elif not chars or chars[-1] != "_":
+            chars.append("_")
+    return "".join(chars).strip("._") or "_"
+
+
+def _hashed(text: str, digits: int = 8) -> str:
+    base = utf8_prefix(_slug_base(text)[:60], 120)
+    return f"{base}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:digits]}"
+
+
 def slugify(text: str) -> str:
-    """A file-name-safe, URL-safe form of an id or user name; a hash keeps changed ones unique."""
-    slug = _SLUG_UNSAFE.sub("_", text).strip("._") or "_"
-    if slug != text:
-        slug = f"{slug[:60]}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
-    return slug
+    """A file-name-safe, URL-safe form of an id or user name: the name itself when it is
+    one (letters and digits of any script, ``-_.``, in NFC, not too long), else the safe
+    part of it and a short hash of the name, so changed names stay apart
+    (``café-été`` stays, ``a&b`` is ``a_b-<hash>``). :func:`unique_slugs` settles the
+    rare clash between an unchanged name and another one's hashed form."""
+    slug = _slug_base(text)
+    if slug == text and len(text.encode("utf-8", "surrogatepass")) <= SLUG_MAX_BYTES:
+        return slug
+    return _hashed(text)
+
+
+def slug_key(slug: str) -> str:
+    """How a case-insensitive host (macOS, Windows, some buckets) compares page names."""
+    return unicodedata.normalize("NFC", slug).casefold()
+
+
+def unique_slugs(names: Iterable[str]) -> dict[str, str]:
+    """name -> page name, no two the same even compared case-insensitively (``Photo`` and
+    ``photo``; an id ``a_b-<hash>`` and the id ``a&b`` whose slug it is).
+
+    In a clash the name that is its own slug, lower case first, keeps it; the others get
+    a longer hash. Deterministic: the same names always get the same page names.
+    """
+    slugs = {name: slugify(name) for name in set(names)}
+    for digits in (16, 40, 0):
+        groups: dict[str, list[str]] = {}
+        for name, slug in slugs.items():
+            groups.setdefault(slug_key(slug), []).append(name)
+        clashes = [sorted(group) for group in groups.values() if len(group) > 1]
+        if not clashes:
+            break
+        for group in clashes:
+            keeper = min(group, key=lambda n: (slugs[n] != n, n != n.lower(), n))
+            others = [n for n in group if n != keeper or slugs[n] != n]
+            for number, name in enumerate(others, 1):
+                # digits 0: hashes did not part them (a name that is another's hashed
+                # form at full length): number them, in sorted order
+                slugs[name] = _hashed(name, digits) if digits else f"{_hashed(name, 40)}-{number}"
+    return slugs
 
 
 def safe_source_url(url: str | None) -> str | None:
@@ -125,6 +186,8 @@ def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> 
     """Rows → items, in query order; placeholders decoded here once per image. Files of
     ``hidden`` stages (``publish = false``) are left out."""
     items = []
+    page_of = unique_slugs(str(r.id) for r in rows)
+    user_page_of = unique_slugs(str(r.username) for r in rows if r.username)
     for r in rows:
         image_id = str(r.id)
         web = Media(media_name(r.web_sha, r.file_path), r.file_path, _i(r.web_w), _i(r.web_h))
@@ -148,7 +211,7 @@ def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> 
             remux_key = hashlib.sha256(f"{r.video_sha}:{VIDEO_REMUX}".encode()).hexdigest()
             video = Media(media_name(remux_key, r.video_path), r.video_path)
             video_type = _VIDEO_TYPES.get("." + r.video_path.rsplit(".", 1)[-1].lower())
-        slug = slugify(image_id)
+        slug = page_of[image_id]
         username = str(r.username) if r.username else None
         items.append(
             ImageItem(
@@ -162,7 +225,7 @@ def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> 
                 placeholder=placeholder_uri(r.blurhash),
                 blurhash=r.blurhash,
                 username=username,
-                user_url=f"user/{slugify(username)}.html" if username else None,
+                user_url=f"user/{user_page_of[username]}.html" if username else None,
                 source_url=safe_source_url(r.original_url),
                 created_at=str(r.created_at or ""),
                 parent_id=r.parent_id,

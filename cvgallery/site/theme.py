@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 import cvgallery
 
-from ..config import SiteConfig
+from ..config import SiteConfig, check_theme_name
 from ..errors import BuildError, ConfigError
 
 DEFAULT_THEME = "default"
@@ -40,6 +40,7 @@ def builtin_themes_dir() -> Path:
 def theme_dirs(config: SiteConfig) -> list[Path]:
     """The theme folders in lookup order (only those that exist)."""
     builtin = builtin_themes_dir()
+    check_theme_name(config.theme)
     candidates = [config.root / "themes" / config.theme, builtin / config.theme]
     found = [d for d in candidates if d.is_dir()]
     if not found:
@@ -93,7 +94,7 @@ class Theme:
         digest = hashlib.sha256()
         for theme in self.dirs:
             for path in _walk(theme):
-                st = path.stat()
+                st = _stat(path)
                 digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return digest.hexdigest()
 
@@ -146,6 +147,25 @@ def xmltext(value: object) -> Markup:
     str() of a Markup is a plain str, so escape() escapes it instead of passing it through.
     """
     return markupsafe.escape(str(value))
+
+
+def _stat(path: Path) -> os.stat_result:
+    """A theme file's stat; a broken symbolic link or an unreadable file is the theme's
+    fault, named, not a traceback."""
+    try:
+        return path.stat()
+    except OSError as exc:
+        link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
+        raise BuildError(f"theme file {path}: {exc.strerror or exc}{link}") from exc
+
+
+def read_theme_file(path: Path) -> bytes:
+    """A theme's static file, or BuildError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        link = " (a symbolic link to a missing file)" if path.is_symlink() else ""
+        raise BuildError(f"theme file {path}: {exc.strerror or exc}{link}") from exc
 
 
 def _walk(folder: Path) -> Iterator[Path]:
