@@ -193,7 +193,8 @@ def _guarded(art_dir: Path, src: Path, copy: bool, in_place: bool = False) -> _P
 
 
 def _by_name(src: Path) -> Media:
-    """A file already in art/upstream or art/video-sources: its folder says what it is."""
+    """A file already in art/upstream or art/video-sources (build, verify --fix): its
+    extension says what it is, as it said which folder it went to."""
     ext = src.suffix.lower()
     return Media("video" if ext in VIDEO_EXTENSIONS else "image", ext)
 

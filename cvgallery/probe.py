@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -69,6 +70,10 @@ HEAD_BYTES = 4096
 _TRANSPOSED = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
 _JPEG_LIKE = ("JPEG", "MPO")
+#: pictures decoded whole (not JPEG) above this many pixels are probed one at a time, so
+#: `add`'s threads never hold several 100 Mpx decodes at once
+BIG_DECODE = 25_000_000
+_big_decodes = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -156,17 +161,14 @@ def _image_signature(head: bytes) -> str | None:
         return ".bmp"
     if head[:6] == b"8BPS\x00\x01":
         return ".psd"
-    if head[4:8] == b"ftyp":
-        brands = _ftyp_brands(head)
-        if brands & _AVIF_BRANDS:
-            return ".avif"
-        if brands & _HEIF_BRANDS:
-            return ".heic"
+    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS | _HEIF_BRANDS:
+        # The major brand says picture; mif1/msf1 (any HEIF) need the compatible brands.
+        return ".avif" if _ftyp_brands(head) & _AVIF_BRANDS else ".heic"
     return None
 
 
 def _ftyp_brands(head: bytes) -> set[bytes]:
-    """The major and compatible brands of an ISO base media file (MP4, MOV, HEIF, AVIF)."""
+    """The major and compatible brands of an ISO base media file (HEIF, AVIF, MP4, MOV)."""
     size = min(int.from_bytes(head[:4], "big"), len(head))
     brands = {head[8:12]}
     brands.update(head[i : i + 4] for i in range(16, size - 3, 4))
@@ -301,7 +303,11 @@ def _check_decodes(
 ) -> None:
     """Raise unless the decoder reads the whole picture (a JPEG: at 1/8 scale, in grey)."""
     if fmt not in _JPEG_LIKE:
-        im.load()
+        if im.width * im.height > BIG_DECODE:
+            with _big_decodes:
+                im.load()
+        else:
+            im.load()
         return
     scan = _first_scan_end(im, source)
     im.draft("L", (1, 1))  # the smallest DCT scale libjpeg offers

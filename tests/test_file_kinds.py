@@ -126,6 +126,8 @@ def test_skipped_files_are_counted_and_do_not_fail_add(root: Path, tmp_path: Pat
         ("x.jpg", b"\x89PNG\r\n\x1a\n", "image", ".jpg"),  # a picture keeps its name
         ("x", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "image", ".heic"),
         ("x", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf", "image", ".avif"),
+        ("x", b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", "image", ".avif"),
+        ("x", b"\0\0\0\x1cftypmp42\0\0\0\0mp42mif1isom", "video", ".mp4"),
         ("x", b"8BPS\0\1" + bytes(20), "image", ".psd"),
         ("x", b"RIFF\0\0\0\0WEBPVP8 ", "image", ".webp"),
         ("x", b"MM\0*\0\0\0\x08", "image", ".tif"),
@@ -234,7 +236,7 @@ CONTAINERS = {
 }
 
 
-def test_video_containers_ffmpeg_reads_are_videos(root: Path, tmp_path: Path) -> None:
+def test_video_containers_ffmpeg_reads_are_videos(root: Path, tmp_path: Path, cli_run) -> None:
     (root / "site.toml").write_text(BASE_TOML + "[stages.video-frames]\nframes = 1\n")
     folder = tmp_path / "clips"
     for name, codec in CONTAINERS.items():
@@ -257,3 +259,8 @@ def test_video_containers_ffmpeg_reads_are_videos(root: Path, tmp_path: Path) ->
     assert ids <= set(posters)
     for image_id in ids:
         assert (root / "art" / posters[image_id]["file_path"]).stat().st_size > 0
+    # Published as a remux into their own container (Theora does not go into MP4).
+    built = cli_run("build", "--no-process", "--root", root)
+    assert built.returncode == 0 and ", 0 failed" in built.stderr, built.stdout + built.stderr
+    media = {p.suffix for p in (root / "art" / "gallery-html" / "media").iterdir()}
+    assert {".ogv", ".avi", ".mpg", ".ts", ".m2ts", ".flv", ".wmv", ".3gp"} <= media
