@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 LIMIT_SETTING = "site.toml [images] max_pixels"
 WHITE = (255, 255, 255)
-#: modes the resampler and the encoders take as they are
-EIGHT_BIT = ("L", "LA", "RGB", "RGBA", "CMYK")
 #: rows converted at a time from 16/32-bit data, so a big picture needs no float copy of itself
 _ROWS = 512
 
