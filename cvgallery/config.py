@@ -35,6 +35,9 @@ STAGES: tuple[str, ...] = (
 )
 
 IMAGE_FORMATS = ("jpeg", "webp", "png")
+#: [images] max_pixels by default: 200 Mpx phone and camera sensors, with room to spare
+#: (Pillow's own default, ~89 Mpx, rejects 108 Mpx phone photos)
+DEFAULT_MAX_PIXELS = 250_000_000
 
 #: Stage kinds by name (cvgallery.stages.base.StageKind objects). The registry lives here,
 #: at the bottom, so that config validates a kind's table without importing the kinds:
@@ -117,6 +120,8 @@ class SiteConfig:
     #: BlurHash components
     blurhash_x: int = 4
     blurhash_y: int = 3
+    #: pictures with more pixels are rejected when added (and fail processing), by name
+    max_pixels: int = DEFAULT_MAX_PIXELS
     stages: dict[str, StageConfig] = field(default_factory=dict)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
@@ -142,7 +147,7 @@ class SiteConfig:
 
 
 _TOP_KEYS = {"title", "base_url", "description", "theme", "per_page", "feed_size"}
-_SECTIONS = {"review", "jobs", "blurhash", "stages", "publish"}
+_SECTIONS = {"review", "jobs", "blurhash", "images", "stages", "publish"}
 
 
 def find_site(start: Path | None = None) -> Path | None:
@@ -225,6 +230,9 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
             if value > 9:
                 raise ConfigError(f"{source}: blurhash.{axis} must be 1..9, not {value}")
             kw[f"blurhash_{axis}"] = value
+    images = _section(source, data, "images", {"max_pixels"})
+    if "max_pixels" in images:
+        kw["max_pixels"] = _positive(source, "images.max_pixels", images["max_pixels"])
     kw["base_url"] = check_base_url(kw.get("base_url", ""), f"{source}: base_url")
     kw["stages"] = _parse_stages(source, _section(source, data, "stages", None))
     kw["publish"] = _parse_publish(source, data)
@@ -422,6 +430,9 @@ max_retries = 3
 [blurhash]
 x = 4
 y = 3
+
+[images]
+max_pixels = 250_000_000  # larger pictures are rejected (width x height; 200 Mpx phones fit)
 
 # Built-in stages can be tuned:
 # [stages.web-optimized]

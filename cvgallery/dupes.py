@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageOps
 
 from .perceptual import DEFAULT_THRESHOLD, group_near_duplicates, hash_to_hex, perceptual_hash
+from .pixels import check_pixel_limit, flattened, pixel_limit, register_plugins
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -34,11 +35,16 @@ class DupesReport:
 
 
 def hash_file(path: Path) -> str:
-    """The perceptual hash of a stored picture, upright, from a draft decode."""
+    """The perceptual hash of a stored picture, upright, from a draft decode.
+
+    Any mode is flattened on white as 8-bit, like the web copy the hash is compared with.
+    """
+    register_plugins()
     with Image.open(path) as im:
+        check_pixel_limit(im.size)
         im.draft("RGB", (DECODE_EDGE, DECODE_EDGE))
         upright = ImageOps.exif_transpose(im)
-        return hash_to_hex(perceptual_hash(upright))
+        return hash_to_hex(perceptual_hash(flattened(upright)))
 
 
 def fill_missing(catalog: Catalog) -> tuple[int, list[tuple[str, str]]]:
@@ -55,7 +61,8 @@ def fill_missing(catalog: Catalog) -> tuple[int, list[tuple[str, str]]]:
         except Exception as exc:  # an unreadable picture has no hash; the others go on
             return row["id"], None, f"{row['file_path']}: {type(exc).__name__}: {exc}"
 
-    with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as pool:
+    workers = min(8, (os.cpu_count() or 1) + 1)
+    with pixel_limit(catalog.config.max_pixels), ThreadPoolExecutor(workers) as pool:
         for first in range(0, len(todo), BATCH):
             results = list(pool.map(one, todo[first : first + BATCH]))
             with catalog.transaction():

@@ -29,9 +29,19 @@ from typing import Any, TypeVar
 from . import store
 from .catalog import Catalog, FileFacts, file_facts
 from .errors import CvgalleryError, UsageError
-from .names import id_changes, image_id_for, safe_suffix, shown
+from .names import id_changes, image_id_for, shown
 from .notes import collecting, install
-from .probe import VIDEO_EXTENSIONS, Probe, is_candidate, probe, probe_data
+from .pixels import pixel_limit
+from .probe import (
+    HEAD_BYTES,
+    VIDEO_EXTENSIONS,
+    Media,
+    Probe,
+    is_candidate,
+    probe,
+    probe_data,
+    sniff,
+)
 
 BATCH = 256
 # Files up to this size are read into memory whole, so hashing and probing share one read.
@@ -40,7 +50,8 @@ IN_MEMORY_LIMIT = 64 << 20
 
 @dataclass(frozen=True)
 class AddResult:
-    """One line of `add` output. status: added, duplicate, rejected (stored) or error (not)."""
+    """One line of `add` output. status: added, duplicate, rejected (stored), skipped (not a
+    picture or video: not stored) or error (not stored)."""
 
     path: Path
     status: str
@@ -58,6 +69,8 @@ class AddResult:
             text = f"duplicate {path}  (same sha256 as {image_id})"
         elif self.status == "rejected":
             text = f"rejected {image_id}  {path}: {shown(self.reason)}"
+        elif self.status == "skipped":
+            text = f"skipped {path}: {shown(self.reason)}"
         else:
             text = f"error {path}: {shown(self.reason)}"
         return "".join([text, *(f"  (note: {shown(n)})" for n in self.notes)])
@@ -74,22 +87,50 @@ class _Prepared:
     notes: tuple[str, ...] = ()
     #: the file this add put into art/ (None: none, or one that was there before)
     placed: Path | None = None
+    media: Media | None = None  # picture or video, and the extension to store it under
+    skipped: str | None = None  # why it is neither
 
 
-def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
-    """Explicit files as given; folders walked recursively for image and video files."""
+def iter_files(
+    paths: Iterable[str | os.PathLike[str]],
+) -> Iterator[tuple[Path, AddResult | None]]:
+    """Every file under ``paths``, with the result already known for those not to be read.
+
+    Folders are walked recursively. Every file gets a line: hidden files and folders,
+    links to folders and special files are skipped by name here; the others are read,
+    and their content decides (see probe.sniff).
+    """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for folder, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if is_candidate(name):
-                        yield Path(folder) / name, None
+            yield from _walk(path)
         elif path.is_file():
             yield path, None
+        elif path.exists():
+            yield path, AddResult(path, "skipped", reason="not a regular file")
         else:
-            yield path, "no such file or folder"
+            yield path, AddResult(path, "error", reason="no such file or folder")
+
+
+def _walk(top: Path) -> Iterator[tuple[Path, AddResult | None]]:
+    for folder, dirs, files in os.walk(top):
+        here = Path(folder)
+        entries = [(d, True) for d in dirs] + [(f, False) for f in files]
+        dirs[:] = []
+        for name, is_dir in sorted(entries):
+            path = here / name
+            if is_dir and path.is_symlink():  # os.walk does not follow them: say so
+                yield path, AddResult(path, "skipped", reason="link to a folder, not followed")
+            elif name.startswith("."):
+                what = "hidden folder" if is_dir else "hidden file"
+                yield path, AddResult(path, "skipped", reason=what)
+            elif is_dir:
+                dirs.append(name)
+            elif not path.is_file():
+                why = "dangling link" if path.is_symlink() else "not a regular file"
+                yield path, AddResult(path, "skipped", reason=why)
+            else:
+                yield path, None
 
 
 def add_files(
@@ -115,14 +156,18 @@ def add_files(
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
     copy = not (link or in_place)
     art_dir = catalog.art_dir
-    with ThreadPoolExecutor(workers) as pool:
+    with pixel_limit(catalog.config.max_pixels), ThreadPoolExecutor(workers) as pool:
         # Batch n+1 is read and probed by the pool while batch n is committed.
         pending: tuple[list[AddResult], list[Future[_Prepared]]] | None = None
         for batch in itertools.chain(batched(iter_files(paths), BATCH), [None]):
             submitted = None
             if batch is not None:
-                errors = [AddResult(p, "error", reason=why) for p, why in batch if why]
-                futures = [pool.submit(_guarded, art_dir, p, copy) for p, why in batch if not why]
+                errors = [known for _, known in batch if known]
+                futures = [
+                    pool.submit(_guarded, art_dir, p, copy, in_place)
+                    for p, known in batch
+                    if not known
+                ]
                 submitted = (errors, futures)
             if pending is not None:
                 errors, futures = pending
@@ -151,36 +196,53 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _stage_for(path: Path) -> str:
-    return "video-sources" if path.suffix.lower() in VIDEO_EXTENSIONS else "upstream"
+def _stage_for(media: Media) -> str:
+    return "video-sources" if media.kind == "video" else "upstream"
 
 
-def _guarded(art_dir: Path, src: Path, copy: bool) -> _Prepared:
+def _guarded(art_dir: Path, src: Path, copy: bool, in_place: bool = False) -> _Prepared:
     try:
         with collecting() as notes:
-            prepared = _prepare(art_dir, src, copy)
+            prepared = _prepare(art_dir, src, copy, in_place)
         prepared.notes = tuple(notes)
         return prepared
     except Exception as exc:  # one bad file never stops the others
         return _Prepared(src, error=f"{type(exc).__name__}: {exc}")
 
 
-def _prepare(art_dir: Path, src: Path, copy: bool) -> _Prepared:
-    """Hash and probe ``src`` from one read; with ``copy``, also write it beside its
-    destination under a temporary name (renamed into place by the commit)."""
-    folder = art_dir / _stage_for(src)
+def _by_name(src: Path) -> Media:
+    """A file already in art/upstream or art/video-sources (build, verify --fix): its
+    extension says what it is, as it said which folder it went to."""
+    ext = src.suffix.lower()
+    return Media("video" if ext in VIDEO_EXTENSIONS else "image", ext)
+
+
+def _prepare(art_dir: Path, src: Path, copy: bool, in_place: bool = False) -> _Prepared:
+    """Sniff, hash and probe ``src`` from one read; with ``copy``, also write it beside its
+    destination under a temporary name (renamed into place by the commit). A file that is
+    neither a picture nor a video is only sniffed (its first bytes)."""
     tmp: Path | None = None
+    folder = art_dir
     try:
-        if src.stat().st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
-            if not copy:
-                return _Prepared(src, store.sha256_file(src), probe(src))
-            tmp = _temp_in(folder, safe_suffix(src.suffix))
-            return _Prepared(src, store.copy_hashing(src, tmp), probe(tmp), tmp)
-        data = src.read_bytes()
-        if copy:
-            tmp = _temp_in(folder, safe_suffix(src.suffix))
+        with open(src, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+            media = _by_name(src) if in_place else sniff(src.name, head)
+            if media.kind is None:
+                return _Prepared(src, skipped=media.reason)
+            folder = art_dir / _stage_for(media)
+            if os.fstat(fh.fileno()).st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
+                if not copy:
+                    return _Prepared(src, store.sha256_file(src), probe(src, media), media=media)
+                tmp = _temp_in(folder, media.ext)
+                sha = store.copy_hashing(src, tmp)
+                return _Prepared(src, sha, probe(tmp, media), tmp, media=media)
+            data = head + fh.read()
+        tmp = _temp_in(folder, media.ext) if copy else None
+        if tmp is not None:
             tmp.write_bytes(data)
-        return _Prepared(src, hashlib.sha256(data).hexdigest(), probe_data(src, data), tmp)
+        # A video is read by ffmpeg from a file: the copy when there is one.
+        probed = probe_data(tmp or src, data, media)
+        return _Prepared(src, hashlib.sha256(data).hexdigest(), probed, tmp, media=media)
     except OSError as exc:
         doing = "cannot read"
         if tmp is not None:  # a full disk is not a file that cannot be read, and leaves
@@ -233,14 +295,16 @@ def _commit_one(
     approved: bool,
     in_place: bool,
 ) -> AddResult:
-    if item.error or item.sha256 is None or item.probe is None:
+    if item.skipped:
+        return AddResult(item.src, "skipped", reason=item.skipped, notes=item.notes)
+    if item.error or item.sha256 is None or item.probe is None or item.media is None:
         return AddResult(item.src, "error", reason=item.error or "not read", notes=item.notes)
     existing = catalog.images.by_sha(item.sha256)
     if existing is not None:
         return AddResult(item.src, "duplicate", existing, notes=item.notes)
-    stage = _stage_for(item.src)
+    stage = _stage_for(item.media)
     folder = catalog.art_dir / stage
-    ext = safe_suffix(item.src.suffix)
+    ext = item.media.ext
     stem = image_id_for(item.src.stem)
     notes = item.notes
     if stem != item.src.stem:

@@ -101,6 +101,17 @@ def scrub_copy(src: Path, dest: Path) -> None:
     dest.write_bytes(clean)
 
 
+#: ffmpeg's muxer for a published video, by extension: streams are copied, so the container
+#: must be one that takes them (Theora does not go into MP4)
+REMUX_FORMATS = {
+    ".webm": "webm", ".mkv": "matroska", ".mov": "mov", ".qt": "mov", ".ogv": "ogg",
+    ".avi": "avi", ".divx": "avi", ".mpg": "vob", ".mpeg": "vob", ".vob": "vob",
+    ".3gp": "3gp", ".3g2": "3g2", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts",
+    ".flv": "flv", ".wmv": "asf", ".asf": "asf", ".mxf": "mxf", ".dv": "dv", ".rm": "rm",
+    ".rmvb": "rm",
+}  # fmt: skip
+
+
 def scrub_video(src: Path, dest: Path) -> None:
     """Remux a video without its metadata (location, comment, device, creation time) and
     without data or subtitle tracks; the picture and sound streams are copied, not
@@ -111,7 +122,7 @@ def scrub_video(src: Path, dest: Path) -> None:
 
     from .stages.worker import die_with_parent
 
-    muxer = {".webm": "webm", ".mkv": "matroska", ".mov": "mov"}.get(dest.suffix.lower(), "mp4")
+    muxer = REMUX_FORMATS.get(dest.suffix.lower(), "mp4")
     argv = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(src),
         "-map", "0:v", "-map", "0:a?", "-c", "copy",

@@ -50,8 +50,10 @@ def test_folders_are_walked_recursively_and_ids_come_from_names(
     make_image("b.webp", folder=tmp_path / "input" / "deeper", format="WEBP")
     (tmp_path / "input" / "notes.txt").write_text("not a picture")
     results = add_files(catalog, [tmp_path / "input"])
-    assert sorted(r.image_id for r in results) == ["a", "b"]
+    assert sorted(r.image_id for r in results if r.status == "added") == ["a", "b"]
     assert catalog.images.get("b")["mime_type"] == "image/webp"
+    [skipped] = [r for r in results if r.status == "skipped"]
+    assert skipped.line() == f"skipped {tmp_path / 'input' / 'notes.txt'}: not a picture or video"
 
 
 def test_exif_orientation_gives_displayed_dimensions(catalog: Catalog, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Probing: JPEG structure walk against every truncation, and odd but valid pictures."""
+"""Probing: truncation judged by decoding, odd but whole JPEGs, odd modes, the pixel limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from cvgallery.probe import jpeg_structure_problem, probe, probe_data
+from cvgallery.pixels import pixel_limit
+from cvgallery.probe import probe, probe_data
 
 
 def jpeg_bytes(**save_kw: object) -> bytes:
@@ -20,12 +21,15 @@ def jpeg_bytes(**save_kw: object) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("save_kw", [{}, {"progressive": True}, {"quality": 95, "optimize": True}])
+@pytest.mark.parametrize(
+    "save_kw",
+    [{}, {"progressive": True}, {"quality": 95, "optimize": True}, {"subsampling": 0}],
+)
 def test_every_prefix_of_a_jpeg_is_caught(save_kw: dict[str, object]) -> None:
     data = jpeg_bytes(**save_kw)
-    assert jpeg_structure_problem(data) is None
-    assert jpeg_structure_problem(data + b"trailing bytes after EOI are allowed") is None
-    accepted = [n for n in range(len(data)) if jpeg_structure_problem(data[:n]) is None]
+    assert probe_data("whole.jpeg", data).ok
+    assert probe_data("t.jpeg", data + b"trailing bytes after EOI are allowed").ok
+    accepted = [n for n in range(1, len(data)) if probe_data("cut.jpeg", data[:n]).ok]
     assert accepted == []
 
 
@@ -67,8 +71,55 @@ def test_truncated_png_and_garbage(tmp_path) -> None:
     assert probe_data("e.png", b"").reason == "invalid: empty file (0 bytes)"
 
 
-def test_decompression_bomb_is_rejected_not_decoded(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+def test_pictures_over_the_pixel_limit_are_rejected_naming_it(tmp_path) -> None:
     path = tmp_path / "big.png"
     Image.new("RGB", (50, 50)).save(path)
-    assert "decompression bomb" in probe(path).reason
+    with pixel_limit(2000):  # 2500 pixels: over the limit, under Pillow's 2x error
+        reason = probe(path).reason
+    assert reason == (
+        "invalid: 2500 pixels is over the limit of 2000 (site.toml [images] max_pixels)"
+    )
+    with pixel_limit(1000):  # over twice the limit: Pillow refuses before decoding
+        reason = probe(path).reason
+    assert reason == (
+        "invalid: 2500 pixels is over the limit of 1000 (site.toml [images] max_pixels)"
+    )
+    with pixel_limit(2500):
+        assert probe(path).ok
+
+
+def segment(data: bytes, marker: int) -> tuple[int, int]:
+    """(start, end) of the first marker segment of that kind in a JPEG."""
+    start = data.index(bytes([0xFF, marker]), 2)
+    return start, start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+
+
+def test_junk_between_segments_decodes_and_is_accepted() -> None:
+    """libjpeg skips stray bytes before a marker (with a warning): the file is whole."""
+    buf = io.BytesIO()
+    Image.effect_noise((96, 64), 80).convert("RGB").save(buf, "JPEG", comment=b"note")
+    data = buf.getvalue()
+    _, end = segment(data, 0xFE)  # after the COM segment
+    odd = data[:end] + b"junk!" + data[end:]
+    result = probe_data("junk.jpeg", odd)
+    assert result.ok, result.reason
+    assert (result.width, result.height) == (96, 64)
+    assert [n for n in range(1, len(odd)) if probe_data("c.jpeg", odd[:n]).ok] == []
+
+
+@pytest.mark.parametrize(("mode", "marker"), [("CMYK", 0xEE), ("RGB", 0xFE)])
+def test_a_segment_length_one_short_decodes_and_is_accepted(mode: str, marker: int) -> None:
+    """An APP14 (Adobe, written for CMYK) or COM length one byte short: the last byte is
+    then a stray byte before the next marker, which the decoders skip."""
+    buf = io.BytesIO()
+    Image.new(mode, (48, 32), (10, 200, 30, 0)[: len(mode)]).save(buf, "JPEG", comment=b"x")
+    data = bytearray(buf.getvalue())
+    start, end = segment(bytes(data), marker)
+    assert data[end - 1] != 0xFF  # the stray byte is no marker prefix
+    data[start + 2 : start + 4] = (end - start - 3).to_bytes(2, "big")
+    result = probe_data("short.jpeg", bytes(data))
+    assert result.ok, result.reason
+    with Image.open(io.BytesIO(bytes(data))) as im:  # and Pillow reads every pixel
+        im.load()
+        assert im.size == (48, 32)
+

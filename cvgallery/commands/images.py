@@ -44,7 +44,8 @@ def add(
         on_result=lambda r: report.say(r.line()),
     )
     report.counts = {
-        s: sum(r.status == s for r in results) for s in ("added", "duplicate", "rejected", "error")
+        s: sum(r.status == s for r in results)
+        for s in ("added", "duplicate", "rejected", "skipped", "error")
     }
     if report.counts["rejected"] or report.counts["error"]:
         report.exit_code = 1

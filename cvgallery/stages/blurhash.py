@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import blurhash_rs
 from PIL import Image
 
+from ..pixels import eight_bit, flattened
 from .base import Fingerprint, Made, register_fingerprint
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ LIBRARY = "blurhash-rs"
 STAGE = "web-optimized"
 INPUT_EDGE = 32
 BATCH = 200
-WHITE = (255, 255, 255)
 
 
 @lru_cache(maxsize=1)
@@ -58,14 +58,12 @@ def reduce(im: Image.Image) -> Image.Image:
     if im.format == "JPEG":
         im.draft("RGB", (INPUT_EDGE, INPUT_EDGE))
     small = im.copy()  # the caller's image stays as it was
+    if small.mode not in ("RGB", "RGBA", "L", "LA") or "transparency" in small.info:
+        # 16-bit, palette, a colour key...: 8-bit (the key an alpha) before resampling
+        small = eight_bit(small)
     small.thumbnail((INPUT_EDGE, INPUT_EDGE), Image.Resampling.BILINEAR)  # never enlarges
-    if small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info:
-        rgba = small.convert("RGBA")
-        small = Image.new("RGB", rgba.size, WHITE)
-        small.paste(rgba, mask=rgba.getchannel("A"))
-    elif small.mode != "RGB":
-        small = small.convert("RGB")
-    return small
+    small = flattened(small)  # transparency (alpha or a colour key) on white
+    return small if small.mode == "RGB" else small.convert("RGB")
 
 
 def encode_image(im: Image.Image, x: int, y: int) -> str:

@@ -3,9 +3,12 @@
 One task per source image makes every resize stage fed by that source, from a single
 decode: a JPEG is decoded in draft mode (DCT-domain scaling) at the smallest scale that
 still covers the largest output, which for a 3000x2000 photo and 400 px outputs is a
-750x500 decode instead of a 6-megapixel one. EXIF orientation is applied; CMYK, palette,
-16-bit, grey+alpha and RGBA sources are brought to 8-bit RGB/L (alpha flattened on white
-for JPEG); an embedded ICC profile that is not sRGB is converted to sRGB (kept in the
+750x500 decode instead of a 6-megapixel one (and a 108 Mpx phone photo needs ~5 MB, not
+324). Other formats are decoded whole, then box-reduced before resampling (reducing_gap).
+The site's pixel limit applies here too. EXIF orientation is applied; every Pillow mode is
+brought to 8-bit L/LA/RGB/RGBA (cvgallery.pixels.eight_bit: 16-bit scaled by bit depth, a
+transparent colour key becomes alpha; alpha flattened on white for JPEG); an embedded ICC
+profile that is not sRGB is converted to sRGB (kept in the
 output when littleCMS cannot convert it). Outputs of equal size share one resize, and
 outputs of equal size, format and quality share one encode.
 
@@ -17,7 +20,6 @@ decide an artifact is outdated (a Pillow upgrade alone does not remake the galle
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +29,15 @@ import PIL
 from PIL import Image, ImageCms, ImageOps
 
 from .. import store
-from ..config import IMAGE_FORMATS, StageConfig
+from ..config import DEFAULT_MAX_PIXELS, IMAGE_FORMATS, StageConfig
+from ..pixels import (
+    PixelLimitError,
+    bomb_message,
+    check_pixel_limit,
+    eight_bit,
+    pixel_limit,
+    register_plugins,
+)
 from .base import (
     FINGERPRINTS,
     GENERATOR,
@@ -71,6 +81,8 @@ class ResizeTask:
     tag: str = ""
     #: fingerprints to compute on an output's picture while it is in memory: (name, stage, options)
     fingerprints: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    #: the site's [images] max_pixels (a worker process has not read site.toml)
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 class ResizeKind(StageKind):
@@ -131,7 +143,14 @@ class ResizeKind(StageKind):
                 )
             )
         source = str(catalog.art_dir / src["file_path"])
-        payload = ResizeTask(unit.image_id, source, tuple(outputs), ctx.tag, ctx.fingerprints)
+        payload = ResizeTask(
+            unit.image_id,
+            source,
+            tuple(outputs),
+            ctx.tag,
+            ctx.fingerprints,
+            catalog.config.max_pixels,
+        )
         return Task(make_resized, payload)
 
     def params(self, cfg: StageConfig, source_sha256: str | None) -> dict[str, Any]:
@@ -165,9 +184,10 @@ def output_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]
 def make_resized(task: ResizeTask) -> list[Made]:
     """Worker entry point: decode the source once, write every output; never raises."""
     try:
-        im, icc, full = _decode(Path(task.source), task.outputs)
+        with pixel_limit(task.max_pixels):
+            im, icc, full = _decode(Path(task.source), task.outputs)
     except Exception as exc:
-        reason = _decode_error(task.source, exc)
+        reason = _decode_error(task.source, exc, task.max_pixels)
         return [Made(o.stage, error=reason) for o in task.outputs]
     resized: dict[tuple[int, int], Image.Image] = {}
     encoded: dict[tuple[Any, ...], tuple[bytes, tuple[int, int]]] = {}
@@ -203,34 +223,32 @@ def make_resized(task: ResizeTask) -> list[Made]:
 def _decode(
     path: Path, outputs: tuple[Output, ...]
 ) -> tuple[Image.Image, bytes | None, tuple[int, int]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = Image.open(path)
-        try:
-            orientation = _orientation(im)
-            width, height = im.size
+    register_plugins()
+    im = Image.open(path)
+    try:
+        check_pixel_limit(im.size)  # Pillow itself raises only at twice the limit
+        orientation = _orientation(im)
+        width, height = im.size
+        if orientation in _TRANSPOSED:
+            width, height = height, width
+        if im.format in ("JPEG", "MPO"):
+            boxes = [output_size(width, height, o.params["size"], o.params["fit"]) for o in outputs]
+            need = (max(b[0] for b in boxes), max(b[1] for b in boxes))
             if orientation in _TRANSPOSED:
-                width, height = height, width
-            if im.format == "JPEG":
-                boxes = [
-                    output_size(width, height, o.params["size"], o.params["fit"]) for o in outputs
-                ]
-                need = (max(b[0] for b in boxes), max(b[1] for b in boxes))
-                if orientation in _TRANSPOSED:
-                    need = (need[1], need[0])
-                im.draft(None, need)
-            icc = im.info.get("icc_profile")
-            im.load()
-        except BaseException:
-            im.close()
-            raise
+                need = (need[1], need[0])
+            im.draft(None, need)
+        icc = im.info.get("icc_profile")
+        im.load()
+    except BaseException:
+        im.close()
+        raise
     picture: Image.Image = im
     if orientation not in (0, 1):
         picture = ImageOps.exif_transpose(im)
     # Pillow carries info (a JPEG comment, XMP) through resize into the encoder: keep only
     # what decoding needs, so nothing of the upload reaches a published copy.
     picture.info = {k: v for k, v in picture.info.items() if k == "transparency"}
-    return _eight_bit(picture), icc or None, (width, height)
+    return eight_bit(picture), icc or None, (width, height)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -238,28 +256,6 @@ def _orientation(im: Image.Image) -> int:
         return int(im.getexif().get(_ORIENTATION_TAG, 1) or 1)
     except Exception:  # a broken EXIF block is not a broken picture
         return 1
-
-
-def _eight_bit(im: Image.Image) -> Image.Image:
-    """A mode the resampler and the encoders take: L, LA, RGB, RGBA or CMYK."""
-    mode = im.mode
-    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        return im
-    if mode == "1":
-        return im.convert("L")
-    if mode in ("P", "PA"):
-        return im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
-    if mode.startswith("I") or mode == "F":
-        # 16-bit (and 32-bit) grey: scale into 0..255 rather than clip at 255.
-        high = float(im.getextrema()[1])  # type: ignore[arg-type]
-        wide = im.convert("F") if mode == "F" else im.convert("I")
-        scale = 255.0 / 65535.0 if high > 255 else 1.0
-        return wide.point(lambda v: v * scale).convert("L")
-    if mode == "RGBa":
-        return im.convert("RGBA")
-    if mode == "La":
-        return im.convert("LA")
-    return im.convert("RGB")
 
 
 def _resize(im: Image.Image, box: tuple[int, int]) -> Image.Image:
@@ -330,9 +326,11 @@ def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes
     return buf.getvalue()
 
 
-def _decode_error(source: str, exc: BaseException) -> str:
-    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        return f"{source}: decompression bomb ({exc})"
+def _decode_error(source: str, exc: BaseException, limit: int) -> str:
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"{source}: {bomb_message(exc, limit)}"
+    if isinstance(exc, PixelLimitError):
+        return f"{source}: {exc}"
     if isinstance(exc, FileNotFoundError):
         return f"{source}: source file is missing"
     if isinstance(exc, PIL.UnidentifiedImageError):

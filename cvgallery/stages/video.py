@@ -172,25 +172,17 @@ def _duration(source: str) -> float:
 
 def _grab(ffmpeg: str, source: str, at: float, dest: Path, tag: str) -> dict[str, Any]:
     with store.atomic_path(dest, tag=tag) as tmp:
-        argv = [
-            ffmpeg,
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-ss",
-            f"{at:.3f}",
-            "-i",
-            source,
-            "-frames:v",
-            "1",
-            "-q:v",
-            JPEG_QSCALE,
-            "-f",
-            "image2",
-            str(tmp),
-        ]
+        seek = ["-ss", f"{at:.3f}"]
+        out = ["-frames:v", "1", "-q:v", JPEG_QSCALE, "-f", "image2", str(tmp)]
+        argv = [ffmpeg, "-v", "error", "-nostdin", "-y", *seek, "-i", source, *out]
         proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=die_with_parent)
+        if proc.returncode != 0 or tmp.stat().st_size == 0:
+            # A fast (input) seek into an MPEG program or transport stream can land past the
+            # last keyframe and decode nothing: seek by decoding from the start instead.
+            argv = [ffmpeg, "-v", "error", "-nostdin", "-y", "-i", source, *seek, *out]
+            proc = subprocess.run(
+                argv, capture_output=True, timeout=300, preexec_fn=die_with_parent
+            )
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             err = tail(proc.stderr.decode("utf-8", "replace")) or "no frame decoded"
             raise ValueError(f"ffmpeg exit status {proc.returncode} at {at:.3f}s: {err}")
