@@ -42,7 +42,7 @@ from .base import (
     sha256_bytes,
     tail,
 )
-from .worker import die_with_parent
+from .worker import child_guard
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -190,7 +190,7 @@ def _grab(ffmpeg: str, source: str, at: float, dest: Path, tag: str) -> dict[str
             "image2",
             str(tmp),
         ]
-        proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=die_with_parent)
+        proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=child_guard())
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             err = tail(proc.stderr.decode("utf-8", "replace")) or "no frame decoded"
             raise ValueError(f"ffmpeg exit status {proc.returncode} at {at:.3f}s: {err}")
