@@ -155,11 +155,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON doc
 
 @contextmanager
 def progress(label: str, as_json: bool = False) -> Iterator[Any]:
-    """A progress bar on a terminal only: into a pipe or file rich draws nothing but a
-    stray blank line."""
+    """A progress bar on a terminal; into a pipe or file (where rich would draw nothing
+    but a stray blank line) a plain line every few seconds. None with --json."""
     from .progress import progress_bar
 
-    with progress_bar(label, enabled=not as_json and sys.stderr.isatty()) as bar:
+    tty = sys.stderr.isatty()
+    with progress_bar(label, enabled=not as_json, lines=not tty) as bar:
         yield bar
 
 
@@ -370,14 +371,14 @@ def artifact_sync(stage: str, directory: Path, root: Path) -> None:
 @cli.group(invoke_without_command=True)
 @click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this state.")
 @json_option
-@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Only the newest N rows.")
 @root_option
 @click.pass_context
 def jobs(
     ctx: click.Context, status: str | None, as_json: bool, limit: int | None, root: Path
 ) -> None:
-    """Job history; `jobs retry` re-queues failed jobs; `jobs start|complete|fail` record an
-    outside script's work (the seed's db-start-job, db-complete-job, db-fail-job)."""
+    """Job history, oldest first; `jobs retry` re-queues failed jobs; `jobs start|complete|fail`
+    record an outside script's work (the seed's db-start-job, db-complete-job, db-fail-job)."""
     from .commands import processing as processing_commands
 
     if ctx.invoked_subcommand is not None:
@@ -387,19 +388,30 @@ def jobs(
 
 
 @jobs.command("retry")
+@click.argument("job_ids", metavar="[JOB_ID]...", nargs=-1, type=int)
+@click.option(
+    "--image",
+    "image_ids",
+    metavar="ID",
+    multiple=True,
+    help="Retry this image's failed jobs (repeatable).",
+)
 @click.option(
     "--max-retries",
-    type=int,
+    type=click.IntRange(min=0),
     default=None,
     help="Override the configured maximum (default: site.toml, else 3).",
 )
 @root_option
-def jobs_retry(max_retries: int | None, root: Path) -> None:
-    """Re-queue failed jobs whose retry_count is below the maximum."""
+def jobs_retry(
+    job_ids: tuple[int, ...], image_ids: tuple[str, ...], max_retries: int | None, root: Path
+) -> None:
+    """Re-queue failed jobs that have retries left (max_retries: retries after the first
+    attempt); JOB_ID... or --image ID re-queue just those failed jobs, whatever their count."""
     from .commands import processing as processing_commands
 
     with Catalog.open(root) as catalog:
-        emit(processing_commands.retry(catalog, max_retries))
+        emit(processing_commands.retry(catalog, max_retries, job_ids, image_ids))
 
 
 def _job_event(event: str) -> Callable[..., None]:
@@ -465,7 +477,12 @@ def process(
 
     with Catalog.open(root) as catalog, progress("process", as_json) as bar:
         report = processing_commands.process(
-            catalog, list(stages), workers=workers, retry_failed=retry_failed, on_progress=bar
+            catalog,
+            list(stages),
+            workers=workers,
+            retry_failed=retry_failed,
+            on_progress=bar,
+            on_stage=bar.describe,
         )
     emit(report, as_json)
 
@@ -483,7 +500,7 @@ def blurhash(stage: str, as_json: bool, root: Path) -> None:
     """Fill blurhash_cache for every artifact of the stage lacking a current hash."""
     from .commands import processing as processing_commands
 
-    with Catalog.open(root) as catalog, progress("blurhash", as_json) as bar:
+    with Catalog.open(root) as catalog, progress(f"blurhash {stage}", as_json) as bar:
         report = processing_commands.blurhash(catalog, stage, on_progress=bar)
     emit(report, as_json)
 

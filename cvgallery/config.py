@@ -60,8 +60,8 @@ class StageConfig:
     #: approved image with an artifact of this stage), each its own images row
     #: ``<source id>--<each id>`` with parent_id = the source (face-swap styles); command only
     each: str | None = None
-    #: failed jobs are re-queued by `jobs retry` while retry_count is below this;
-    #: None means the site's [jobs] max_retries
+    #: how many times a failed job is retried after its first attempt (`jobs retry`,
+    #: `process --retry-failed`); None means the site's [jobs] max_retries
     max_retries: int | None = None
     #: at most this many of the stage's tasks run at once (None: -j)
     workers: int | None = None
@@ -115,7 +115,8 @@ class SiteConfig:
     feed_size: int = 30
     #: images found in art/upstream by `build`, or added without --approve, start approved
     auto_approve: bool = False
-    #: failed jobs are retried while retry_count is below this (the seed's 3)
+    #: how many times a failed job is retried after its first attempt: 3 means at most
+    #: four attempts; 0, never retried (jobs.retry_count counts the failed attempts)
     max_retries: int = 3
     #: BlurHash components
     blurhash_x: int = 4
@@ -425,7 +426,7 @@ per_page = 60
 auto_approve = false   # new images start approved
 
 [jobs]
-max_retries = 3
+max_retries = 3        # retries after the first attempt (3: at most four attempts)
 
 [blurhash]
 x = 4

@@ -19,7 +19,6 @@ import hashlib
 import itertools
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from .notes import collecting, install
 from .pixels import pixel_limit
 from .probe import (
     HEAD_BYTES,
+    IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     Media,
     Probe,
@@ -42,6 +42,7 @@ from .probe import (
     probe_data,
     sniff,
 )
+from .stages import matrix
 
 BATCH = 256
 # Files up to this size are read into memory whole, so hashing and probing share one read.
@@ -89,6 +90,9 @@ class _Prepared:
     placed: Path | None = None
     media: Media | None = None  # picture or video, and the extension to store it under
     skipped: str | None = None  # why it is neither
+
+
+_Batch = tuple[list[AddResult], list[Future[_Prepared]]]
 
 
 def iter_files(
@@ -152,33 +156,53 @@ def add_files(
     approved = catalog.config.auto_approve if approve is None else approve
     install()  # before the threads start: Pillow's warnings become this file's notes
     store.ensure_layout(catalog.art_dir, ("upstream", "video-sources"))
+    store.clean_art_temp_files(catalog.art_dir)  # what a killed or failed run left
     results: list[AddResult] = []
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
     copy = not (link or in_place)
     art_dir = catalog.art_dir
     with pixel_limit(catalog.config.max_pixels), ThreadPoolExecutor(workers) as pool:
         # Batch n+1 is read and probed by the pool while batch n is committed.
-        pending: tuple[list[AddResult], list[Future[_Prepared]]] | None = None
-        for batch in itertools.chain(batched(iter_files(paths), BATCH), [None]):
-            submitted = None
-            if batch is not None:
-                errors = [known for _, known in batch if known]
-                futures = [
-                    pool.submit(_guarded, art_dir, p, copy, in_place)
-                    for p, known in batch
-                    if not known
-                ]
-                submitted = (errors, futures)
-            if pending is not None:
-                errors, futures = pending
-                prepared = [f.result() for f in futures]
-                batch_results = errors + _commit(catalog, prepared, url, user, approved, in_place)
-                for result in batch_results:
-                    if on_result:
-                        on_result(result)
-                results.extend(batch_results)
-            pending = submitted
+        pending: _Batch | None = None
+        submitted: _Batch | None = None
+        try:
+            for batch in itertools.chain(batched(iter_files(paths), BATCH), [None]):
+                submitted = None
+                if batch is not None:
+                    errors = [known for _, known in batch if known]
+                    futures = [
+                        pool.submit(_guarded, art_dir, p, copy, in_place)
+                        for p, known in batch
+                        if not known
+                    ]
+                    submitted = (errors, futures)
+                if pending is not None:
+                    errors, futures = pending
+                    prepared = [f.result() for f in futures]
+                    batch_results = errors + _commit(
+                        catalog, prepared, url, user, approved, in_place
+                    )
+                    for result in batch_results:
+                        if on_result:
+                            on_result(result)
+                    results.extend(batch_results)
+                pending, submitted = submitted, None
+        finally:
+            # A failed commit (or Ctrl-C) leaves no copy of the batches read ahead behind.
+            for left in (pending, submitted):
+                if left is not None:
+                    _discard(left[1])
+            for stage in ("upstream", "video-sources"):
+                store.release_temp_dir(art_dir / stage)
     return results
+
+
+def _discard(futures: list[Future[_Prepared]]) -> None:
+    for future in futures:
+        if not future.cancel():
+            tmp = future.result().tmp  # _guarded never raises
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
 
 T = TypeVar("T")
@@ -233,12 +257,14 @@ def _prepare(art_dir: Path, src: Path, copy: bool, in_place: bool = False) -> _P
             if os.fstat(fh.fileno()).st_size > IN_MEMORY_LIMIT:  # too big to hold: stream it
                 if not copy:
                     return _Prepared(src, store.sha256_file(src), probe(src, media), media=media)
-                tmp = _temp_in(folder, media.ext)
-                sha = store.copy_hashing(src, tmp)
+                tmp = store.temp_file(folder, media.ext)
+                sha = store.copy_into(src, tmp)
+                store.make_readable(tmp)
                 return _Prepared(src, sha, probe(tmp, media), tmp, media=media)
             data = head + fh.read()
-        tmp = _temp_in(folder, media.ext) if copy else None
+        tmp = store.temp_file(folder, media.ext) if copy else None
         if tmp is not None:
+            store.make_readable(tmp)
             tmp.write_bytes(data)
         # A video is read by ffmpeg from a file: the copy when there is one.
         probed = probe_data(tmp or src, data, media)
@@ -253,13 +279,6 @@ def _prepare(art_dir: Path, src: Path, copy: bool, in_place: bool = False) -> _P
         return _Prepared(src, error=f"{doing}: {exc.strerror or exc}")
 
 
-def _temp_in(folder: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=store.temp_prefix(), suffix=suffix.lower(), dir=folder)
-    os.close(fd)
-    store.make_readable(name)
-    return Path(name)
-
-
 def _commit(
     catalog: Catalog,
     prepared: list[_Prepared],
@@ -268,6 +287,10 @@ def _commit(
     approved: bool,
     in_place: bool,
 ) -> list[AddResult]:
+    """One transaction for the batch. Files are renamed into place inside it, so a row
+    never names a missing file; if the rows do not commit (a read-only or locked catalog,
+    a full disk), the files placed are removed again: no stored file is left without its
+    row, and adding again registers them with their --user, --url and --approve."""
     results: list[AddResult] = []
     try:
         with catalog.transaction():
@@ -284,6 +307,8 @@ def _commit(
         for item in prepared:  # duplicates and failures leave no temporary behind
             if item.tmp is not None:
                 item.tmp.unlink(missing_ok=True)
+        for stage in ("upstream", "video-sources"):
+            store.release_temp_dir(catalog.art_dir / stage)
     return results
 
 
@@ -408,29 +433,81 @@ def log_artifact(
     """Record a file made outside cvgallery as the (image, stage) artifact; returns its
     file_path. A file outside art/<stage>/ is hard-linked (or copied) in as <id><ext>; the
     original stays where it was. A file the row pointed at before, under another name, is
-    removed from art/<stage>/ once the new row is committed."""
+    removed from art/<stage>/ once the new row is committed.
+
+    The file must be of the kind the stage holds (see :func:`expected_kind`). The image's
+    pending or failed jobs for the stage are completed with it: a hand-made file is the
+    stage's output, and `process` never replaces it.
+    """
     catalog.check_stage(stage)
-    catalog.images.get(image_id)
+    row = catalog.images.get(image_id)
     parsed = parse_params(params)
     src = Path(path)
     if not src.is_file():
         raise UsageError(f"{path}: no such file")
+    check_kind(catalog, stage, src)
     folder = store.stage_dir(catalog.art_dir, stage)
+    placed = False
     if src.resolve().parent == folder.resolve():
         dest = folder / src.name
     else:
         dest = folder / (store.safe_name(image_id) + src.suffix.lower())
         if not store.same_file(src, dest):
+            placed = not dest.exists()
             store.link_or_copy(src, dest)
     file_path = store.relative_path(stage, dest.name)
-    facts = file_facts(dest)
-    with catalog.transaction():
-        replaced = catalog.artifacts.record(
-            image_id=image_id, stage=stage, file_path=file_path, facts=facts, params=parsed
-        )
+    units: list[tuple[str, str | None]] = [(image_id, None)]
+    parent = row["parent_id"]
+    if parent and image_id.startswith(parent + matrix.SEPARATOR):  # a matrix stage's output
+        units.append((parent, image_id[len(parent) + len(matrix.SEPARATOR) :]))
+    try:
+        facts = file_facts(dest)
+        with catalog.transaction():
+            replaced = catalog.artifacts.record(
+                image_id=image_id, stage=stage, file_path=file_path, facts=facts, params=parsed
+            )
+            catalog.jobs.settle(stage, units, "made outside cvgallery (artifact log)")
+    except BaseException:
+        if placed:  # no file in art/ without its row
+            dest.unlink(missing_ok=True)
+        raise
     if replaced is not None:
         (catalog.art_dir / replaced).unlink(missing_ok=True)
     return file_path
+
+
+def expected_kind(catalog: Catalog, stage: str) -> str | None:
+    """What a stage's files are: "video" (video-sources, a command stage writing a video),
+    None (a command stage writing another kind of file: anything goes) or "image"."""
+    if stage == "video-sources":
+        return "video"
+    cfg = catalog.config.stages.get(stage)
+    ext = getattr(cfg.settings, "ext", None) if cfg is not None else None
+    if cfg is None or cfg.kind != "command" or not isinstance(ext, str):
+        return "image"
+    if f".{ext}" in VIDEO_EXTENSIONS:
+        return "video"
+    return "image" if f".{ext}" in IMAGE_EXTENSIONS else None
+
+
+def check_kind(catalog: Catalog, stage: str, src: Path) -> None:
+    """Refuse a file that is not of the kind ``stage`` holds (a .txt as a thumbnail)."""
+    wanted = expected_kind(catalog, stage)
+    if wanted is None:
+        return
+    found = probe(src)
+    kind = "image" if found.reason == "gif" else found.kind  # a GIF is an image here
+    if kind == wanted:
+        return
+    if kind == "invalid":
+        why = (found.reason or "unreadable").removeprefix("invalid: ")
+    else:
+        why = f"it is {_a(kind)} {kind}"
+    raise UsageError(f"{src}: not {_a(wanted)} {wanted} ({why}); {stage} artifacts are {wanted}s")
+
+
+def _a(noun: str) -> str:
+    return "an" if noun[:1] in "aeiou" else "a"
 
 
 def sync_artifacts(
@@ -442,7 +519,7 @@ def sync_artifacts(
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a folder")
     results = []
-    for file in sorted(p for p in directory.rglob("*") if p.is_file() and is_candidate(p)):
+    for file in sorted(p for p in directory.rglob("*") if _syncable(directory, p)):
         # a file named like the original it was made from: the id `add` gave that name
         image_id = file.stem if catalog.images.exists(file.stem) else image_id_for(file.stem)
         try:
@@ -452,3 +529,9 @@ def sync_artifacts(
         else:
             results.append(SyncResult(file, image_id, file_path, None))
     return results
+
+
+def _syncable(directory: Path, path: Path) -> bool:
+    """An image file, not inside a hidden folder (cvgallery's own temp folders among them)."""
+    hidden = any(part.startswith(".") for part in path.relative_to(directory).parts[:-1])
+    return not hidden and is_candidate(path) and path.is_file()

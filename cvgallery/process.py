@@ -9,9 +9,10 @@ already has a pending, running or failed one. Artifacts recorded by `artifact lo
 few queries' worth of catalog and opens no image file.
 
 The jobs are then run by cvgallery.runner (atomic claims, a process pool, batched
-commits). Jobs a dead run left `running` go back to pending first, and its temporary
-files are removed. (A `running` row with no owner, as the seed's db-start-job writes for
-an outside script, is left alone: that script is assumed to be working on it.)
+commits). Jobs a dead run left `running` go back to pending first, after the commands it
+left running are stopped, and its temporary files are removed. (A `running` row with no
+owner, as the seed's db-start-job writes for an outside script, is left alone: that
+script is assumed to be working on it.)
 Stages run in dependency order: a stage waits for the stages its input (and ``each``)
 comes from (the resizes of a video wait for its poster frame in video-frames).
 """
@@ -26,10 +27,18 @@ from . import owners, store
 from .catalog import Catalog
 from .config import SiteConfig, StageConfig
 from .errors import ConfigError, UnknownStage
-from .runner import JobFailure, ProcessReport, Progress, Runner
+from .runner import JobFailure, ProcessReport, Progress, Runner, StageLabel
 from .stages import kind_of
 
-__all__ = ["JobFailure", "ProcessReport", "builtin_stages", "plan_stage", "process", "stage_waves"]
+__all__ = [
+    "JobFailure",
+    "ProcessReport",
+    "builtin_stages",
+    "plan_stage",
+    "process",
+    "recover",
+    "stage_waves",
+]
 
 
 def stage_waves(config: SiteConfig, names: Iterable[str] | None = None) -> list[list[str]]:
@@ -81,30 +90,49 @@ def process(
     workers: int | None = None,
     retry_failed: bool = False,
     on_progress: Progress | None = None,
+    on_stage: StageLabel | None = None,
 ) -> ProcessReport:
     """Make the missing or outdated artifacts of ``stages`` (default: every configured
-    stage) for approved images; see the module docstring."""
+    stage) for approved images; see the module docstring. ``on_progress(done, total)``
+    follows the jobs (the total is known from the start), ``on_stage(names)`` is told
+    which stages run now."""
     config = catalog.config
     waves = stage_waves(config, stages)
-    report = ProcessReport()
-    recovered = owners.recover_dead(catalog)
-    report.recovered = len(recovered)
-    for stage in {r["stage"] for r in recovered}:
-        store.clean_temp_files(catalog.art_dir / stage)
+    report = ProcessReport(retried=retry_failed)
+    recover(catalog, report)
     if retry_failed:
         catalog.jobs.retry_failed(config.max_retries_for)
-    runner = Runner(catalog, report, workers or os.cpu_count() or 1, on_progress)
+    groups = [group for wave in waves for group in _groups(config, wave)]
+    for group in groups:  # queue what can be known now, for the progress total
+        for name in group:
+            plan_stage(catalog, config.stages[name])
+    runner = Runner(catalog, report, workers or os.cpu_count() or 1, on_progress, on_stage)
     try:
-        for wave in waves:
-            for group in _groups(config, wave):
-                for name in group:
-                    current, blocked = plan_stage(catalog, config.stages[name])
-                    report.skipped += current
-                    report.blocked += blocked
-                runner.run(group)
+        runner.expect(groups)
+        for group in groups:
+            for name in group:  # again: the earlier groups' outputs may need more jobs
+                current, blocked = plan_stage(catalog, config.stages[name])
+                report.skipped += current
+                report.blocked += blocked
+                if blocked:
+                    exhausted = catalog.jobs.exhausted(name, config.max_retries_for(name))
+                    report.exhausted += min(blocked, exhausted)
+            runner.run(group)
     finally:
         runner.close()
     return report
+
+
+def recover(catalog: Catalog, report: ProcessReport | None = None) -> None:
+    """Clean up after dead runs: stop the commands they left running (an orphan must not
+    write after the cleanup), put their jobs back to pending, remove their temporaries."""
+    dead = owners.dead_owners(catalog)
+    if dead:
+        owners.kill_leftovers(dead)
+    recovered = catalog.jobs.requeue_owners(dead)
+    if report is not None:
+        report.recovered = len(recovered)
+    store.clean_art_temp_files(catalog.art_dir)
 
 
 def _groups(config: SiteConfig, wave: list[str]) -> list[list[str]]:

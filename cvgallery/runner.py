@@ -10,6 +10,7 @@ temporaries without touching a live one's.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.context
 import os
@@ -25,13 +26,15 @@ from . import owners
 from .catalog import Catalog
 from .config import StageConfig
 from .notes import run_noting
-from .stages import FINGERPRINTS, Made, Policy, Task, TaskContext, Unit, kind_of
+from .stages import FINGERPRINTS, Made, Policy, Task, TaskContext, Unit, kind_of, matrix
 from .stages.worker import init_worker
 
 COMMIT_EVERY = 64  # results per write transaction
 COMMIT_SECONDS = 1.0
 
 Progress = Callable[[int, int], None]
+#: told which stages a run is working on now (a progress bar's label)
+StageLabel = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,28 @@ class ProcessReport:
     made: int = 0
     skipped: int = 0
     failed: list[JobFailure] = field(default_factory=list)
-    #: jobs that failed in an earlier run and were not retried (see --retry-failed)
+    #: jobs that failed in an earlier run and were not run now
     blocked: int = 0
+    #: of those, the ones that have used up max_retries (no retry re-queues them)
+    exhausted: int = 0
+    #: whether failed jobs were re-queued first (--retry-failed)
+    retried: bool = False
     recovered: int = 0
 
     def line(self) -> str:
-        """The one-line summary: "made N, skipped N, failed N" (+ earlier failures left)."""
+        """The one-line summary: "made N, skipped N, failed N", then what the earlier
+        failures still waiting need: a retry, or a look (they used up max_retries)."""
         text = f"made {self.made}, skipped {self.skipped}, failed {len(self.failed)}"
-        if self.blocked:
-            text += f" ({self.blocked} failed earlier, not retried: use --retry-failed)"
+        waiting = self.blocked - self.exhausted
+        if waiting > 0:
+            hint = "" if self.retried else ": use --retry-failed"
+            text += f" ({waiting} failed earlier, not retried{hint})"
+        if self.exhausted:
+            jobs = "job" if self.exhausted == 1 else "jobs"
+            text += (
+                f"; {self.exhausted} failed {jobs} reached max_retries"
+                " (see `cvgallery jobs --status failed`)"
+            )
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,6 +85,7 @@ class ProcessReport:
             "skipped": self.skipped,
             "failed": [vars(f) for f in self.failed],
             "blocked": self.blocked,
+            "exhausted": self.exhausted,
             "recovered": self.recovered,
         }
 
@@ -94,15 +111,19 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork")
 
 
-def _initializer(policy: Policy) -> Callable[[], None]:
+def _initializer(
+    policy: Policy, context: multiprocessing.context.BaseContext
+) -> Callable[[], None]:
     """Workers die with the run and ignore Ctrl-C; a dedicated pool also runs the kind's own
-    start-up (load a model once per worker process)."""
+    start-up (load a model once per worker process). A forked worker checks that this
+    process, its parent, is still there (a forkserver's child has another parent)."""
+    parent = os.getpid() if context.get_start_method() == "fork" else None
     own = policy.initializer
     if own is None:
-        return init_worker
+        return functools.partial(init_worker, parent)
 
     def start() -> None:
-        init_worker()
+        init_worker(parent)
         own()
 
     return start
@@ -126,17 +147,25 @@ class _Claimed:
 
 class Runner:
     def __init__(
-        self, catalog: Catalog, report: ProcessReport, workers: int, on_progress: Progress | None
+        self,
+        catalog: Catalog,
+        report: ProcessReport,
+        workers: int,
+        on_progress: Progress | None,
+        on_stage: StageLabel | None = None,
     ):
         self.catalog = catalog
         self.report = report
         self.workers = max(1, workers)
         self.on_progress = on_progress
+        self.on_stage = on_stage
         self.owner = owners.owner_id()
         self.tag = f"{os.getpid()}-"
         self.pools: dict[tuple[Any, ...], Executor] = {}
         self.done = 0
         self.total = 0
+        #: jobs counted in ``total`` ahead of their group's turn (see expect)
+        self.expected: dict[tuple[str, ...], int] = {}
         self.results: list[tuple[_Claimed, list[Made]]] = []
         #: submitted tasks not yet collected; on an interrupt, close() records the finished ones
         self.inflight: dict[Future[list[Made]], _Claimed] = {}
@@ -146,6 +175,7 @@ class Runner:
             catalog,
             self.tag,
             tuple((h.name, h.stage(config), h.options(config)) for h in FINGERPRINTS.values()),
+            self.owner,
         )
 
     def _pool_key(self, cfg: StageConfig) -> tuple[Any, ...]:
@@ -165,8 +195,9 @@ class Runner:
                 pool = _Inline()
             else:
                 policy = Policy(key[0], key[1], key[2])
+                context = _mp_context()
                 pool = ProcessPoolExecutor(
-                    key[1], mp_context=_mp_context(), initializer=_initializer(policy)
+                    key[1], mp_context=context, initializer=_initializer(policy, context)
                 )
             self.pools[key] = pool
         return pool
@@ -195,12 +226,24 @@ class Runner:
         finally:
             self.catalog.jobs.release(self.owner)  # anything claimed but not finished
 
+    def expect(self, groups: list[list[str]]) -> None:
+        """Count the jobs every group can claim now, so the total is known from the start
+        (a group's own turn adds what its earlier stages made possible meanwhile)."""
+        for group in groups:
+            n = self.catalog.jobs.claimable(group)
+            self.expected[tuple(group)] = n
+            self.total += n
+        self._progress()
+
     def run(self, group: list[str]) -> None:
         queue = self.catalog.jobs
         pending = queue.claimable(group)
+        self.total += pending - self.expected.pop(tuple(group), 0)
         if not pending:
+            self._progress()
             return
-        self.total += pending
+        if self.on_stage:
+            self.on_stage(", ".join(group))
         self._progress()
         inflight = self.inflight
         cfg = self.catalog.config.stages[group[0]]
@@ -230,6 +273,8 @@ class Runner:
                 or time.monotonic() - self.last_commit > COMMIT_SECONDS
             ):
                 self._commit()
+            else:
+                self._progress()  # a progress line falls due even while nothing finishes
         self._commit()
 
     def _collect(self, future: Future[list[Made]]) -> None:
@@ -248,7 +293,9 @@ class Runner:
 
     def _run_alone(self, claimed: _Claimed) -> list[Made]:
         """Run one task in a pool of its own (after a worker died: nothing else is running)."""
-        with ProcessPoolExecutor(1, mp_context=_mp_context(), initializer=init_worker) as pool:
+        context = _mp_context()
+        initializer = _initializer(Policy(), context)
+        with ProcessPoolExecutor(1, mp_context=context, initializer=initializer) as pool:
             try:
                 return claimed.submit(pool).result()
             except BrokenProcessPool:
@@ -257,8 +304,12 @@ class Runner:
                 return claimed.failed(f"{type(exc).__name__}: {exc}")
 
     def _tasks(self, group: list[str], rows: list[Any], key: tuple[Any, ...]) -> list[_Claimed]:
-        """One task per claimed image (and variant); one whose task cannot be built fails here."""
+        """One task per claimed image (and variant); one whose task cannot be built fails here.
+
+        A job whose output is now a hand-made file (logged after the job was queued) is
+        completed without running: process never overwrites a file made outside it."""
         units: dict[tuple[str, str | None], _Claimed] = {}
+        rows = self._leave_hand_made(rows)
         for row in rows:
             unit_key = (row["image_id"], row["variant"])
             claimed = units.setdefault(
@@ -276,6 +327,21 @@ class Runner:
             else:
                 out.append(claimed)
         return out
+
+    def _leave_hand_made(self, rows: list[Any]) -> list[Any]:
+        catalog = self.catalog
+        keep: list[Any] = []
+        settled: list[Any] = []
+        for row in rows:
+            output = row["image_id"]
+            if row["variant"] is not None:
+                output = matrix.child_id(output, row["variant"])
+            (settled if catalog.artifacts.hand_made(output, row["stage"]) else keep).append(row)
+        if settled:  # planning counted these outputs as current (report.skipped) already
+            with catalog.transaction():
+                catalog.jobs.finish([r["id"] for r in settled], self.owner)
+            self.done += len(settled)
+        return keep
 
     def _commit(self) -> None:
         if not self.results:

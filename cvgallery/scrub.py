@@ -120,7 +120,7 @@ def scrub_video(src: Path, dest: Path) -> None:
 
     import imageio_ffmpeg
 
-    from .stages.worker import die_with_parent
+    from .stages.worker import child_guard
 
     muxer = REMUX_FORMATS.get(dest.suffix.lower(), "mp4")
     argv = [
@@ -133,7 +133,7 @@ def scrub_video(src: Path, dest: Path) -> None:
     if muxer in ("mp4", "mov"):
         argv += ["-movflags", "+faststart"]
     argv += ["-f", muxer, str(dest)]
-    proc = subprocess.run(argv, capture_output=True, timeout=600, preexec_fn=die_with_parent)
+    proc = subprocess.run(argv, capture_output=True, timeout=600, preexec_fn=child_guard())
     if proc.returncode != 0 or not dest.is_file() or dest.stat().st_size == 0:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise OSError(f"ffmpeg could not remux {src.name}: {err[-1] if err else 'no output'}")

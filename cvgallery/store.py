@@ -1,7 +1,9 @@
 """The artifact store: art/<stage>/ paths, content hashing, and the one atomic-write helper.
 
 Nothing is ever half-written: every file goes to a temporary name in its destination
-folder and is renamed into place, so a crash leaves either the old file or the new one.
+folder's own temp folder (``.cvgallery-tmp/``, same file system) and is renamed into place,
+so a crash leaves either the old file or the new one. Temporaries live nowhere else, so
+cleaning up after a killed run never takes a user's file for one, whatever its name.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .errors import UsageError
 from .names import name_digest, utf8_prefix
 
 CHUNK = 1 << 20
-TEMP_PREFIX = ".tmp-"
+#: the folder (inside each folder cvgallery writes into) that holds its temporary files
+TEMP_DIR = ".cvgallery-tmp"
 
 
 def stage_dir(art_dir: Path, stage: str) -> Path:
@@ -44,18 +47,23 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 @contextmanager
-def atomic_path(dest: Path, suffix: str = "", tag: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on success it is renamed over ``dest``.
+def atomic_path(dest: Path, suffix: str = "", tag: str = "", fresh: bool = False) -> Iterator[Path]:
+    """Yield a temporary path for ``dest``; on success it is renamed over ``dest``.
 
-    On an exception the temporary file is removed and ``dest`` is untouched.
-    The name carries this process's pid (see :func:`temp_prefix`); ``tag`` may replace it.
+    The path is in ``dest``'s folder's temp folder (see :func:`temp_dir`) and carries this
+    process's pid, or ``tag`` (see :func:`temp_file`). It exists (empty) while yielded; with
+    ``fresh`` it does not, and sits alone in a private folder, for an outside tool that
+    insists on creating its output itself. On an exception the temporary is removed and
+    ``dest`` is untouched.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=TEMP_PREFIX + (tag or _pid_tag()), suffix=suffix or dest.suffix, dir=dest.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    folder = dest.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        private = temp_file(folder, tag=tag, is_dir=True)
+        tmp = private / dest.name
+    else:
+        private = None
+        tmp = temp_file(folder, suffix or dest.suffix, tag)
     try:
         yield tmp
         make_readable(tmp)
@@ -63,6 +71,10 @@ def atomic_path(dest: Path, suffix: str = "", tag: str = "") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+        release_temp_dir(folder)
 
 
 def _umask() -> int:
@@ -97,13 +109,19 @@ def write_text(dest: Path, text: str) -> None:
 
 def copy_hashing(src: Path, dest: Path) -> str:
     """Copy ``src`` to ``dest`` atomically, hashing on the way: the file is read once."""
-    digest = hashlib.sha256()
     with atomic_path(dest) as tmp:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(CHUNK):
-                digest.update(chunk)
-                fout.write(chunk)
-        shutil.copystat(src, tmp)
+        digest = copy_into(src, tmp)
+    return digest
+
+
+def copy_into(src: Path, tmp: Path) -> str:
+    """Copy ``src`` over the temporary file ``tmp`` (its times too); return the sha256."""
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+    shutil.copystat(src, tmp)
     return digest.hexdigest()
 
 
@@ -113,20 +131,25 @@ def link_or_copy(src: Path, dest: Path) -> bool:
     Returns True when a link was made.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f"{temp_prefix()}{dest.name}"
-    tmp.unlink(missing_ok=True)
+    # The empty placeholder keeps the temp folder (others remove it once empty) and
+    # reserves a unique name for the link beside it.
+    placeholder = temp_file(dest.parent, dest.suffix)
+    link = placeholder.with_name(placeholder.name + ".link")
     try:
-        os.link(src, tmp)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        copy_hashing(src, dest)
-        return False
-    try:
-        os.replace(tmp, dest)
+        try:
+            os.link(src, link)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            copy_hashing(src, dest)
+            return False
+        os.replace(link, dest)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        link.unlink(missing_ok=True)
         raise
+    finally:
+        placeholder.unlink(missing_ok=True)
+        release_temp_dir(dest.parent)
     return True
 
 
@@ -141,32 +164,94 @@ def _pid_tag() -> str:
     return f"{os.getpid()}-"
 
 
-def temp_prefix() -> str:
-    """``.tmp-<pid>-``: every temporary names its writer, so cleaning up after a killed run
-    never removes a file that a live run (an `add` beside a `process`) is still writing."""
-    return TEMP_PREFIX + _pid_tag()
+def temp_dir(folder: Path) -> Path:
+    """Where the temporaries of files written into ``folder`` live: a folder of cvgallery's
+    own inside it (same file system, so the final rename is atomic), which no user file is
+    ever mistaken for; removed again once empty."""
+    return folder / TEMP_DIR
+
+
+def temp_file(folder: Path, suffix: str = "", tag: str = "", *, is_dir: bool = False) -> Path:
+    """Create an empty temporary file (a folder with ``is_dir``) for a file to be placed
+    in ``folder``.
+
+    Its name starts with the writer's pid (or ``tag``: a run's workers use the run's), so
+    :func:`clean_temp_files` never removes what a live process is still writing.
+    """
+    where = temp_dir(folder)
+    prefix = tag or _pid_tag()
+    for attempt in range(100):
+        try:
+            try:
+                os.mkdir(where)
+            except FileExistsError:
+                pass  # (Path.mkdir(exist_ok=True) raises when another writer removes it now)
+            if is_dir:
+                return Path(tempfile.mkdtemp(prefix=prefix, dir=where))
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=where)
+        except FileNotFoundError:
+            # Another writer removed the empty temp folder between our two calls.
+            if attempt == 99 or not folder.is_dir():
+                raise
+            continue
+        os.close(fd)
+        return Path(name)
+    raise AssertionError("unreachable")
+
+
+def release_temp_dir(folder: Path) -> None:
+    """Remove ``folder``'s temp folder if nothing is left in it (other writers may be)."""
+    try:
+        os.rmdir(temp_dir(folder))
+    except OSError:
+        pass
 
 
 UNTAGGED_TEMP_MAX_AGE = 3600.0
 
 
 def clean_temp_files(folder: Path) -> int:
-    """Remove temporaries of dead writers (untagged ones once an hour old); return how many."""
+    """Remove the temporaries dead writers left for ``folder`` (those not named after a pid
+    once an hour old); return how many. Only cvgallery's temp folder is looked at: a file
+    of the folder itself is never taken for a temporary, whatever its name."""
     removed = 0
-    if not folder.is_dir():
+    where = temp_dir(folder)
+    try:
+        entries = list(os.scandir(where))
+    except OSError:  # no temp folder: nothing was left
         return removed
     now = time.time()
-    for entry in os.scandir(folder):
-        if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+    for entry in entries:
+        pid_text = entry.name.split("-", 1)[0]
+        try:
+            if pid_text.isdigit():
+                dead = not pid_alive(int(pid_text))
+            else:
+                dead = now - entry.stat(follow_symlinks=False).st_mtime > UNTAGGED_TEMP_MAX_AGE
+            if not dead:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except FileNotFoundError:
             continue
-        pid_text = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit():
-            dead = not pid_alive(int(pid_text))
-        else:
-            dead = now - entry.stat().st_mtime > UNTAGGED_TEMP_MAX_AGE
-        if dead:
-            Path(entry.path).unlink(missing_ok=True)
-            removed += 1
+        removed += 1
+    release_temp_dir(folder)
+    return removed
+
+
+def clean_art_temp_files(art_dir: Path) -> int:
+    """:func:`clean_temp_files` for every art/<stage>/ folder (one listing of art/ and one
+    stat per stage: cheap enough for every command that writes there)."""
+    removed = 0
+    try:
+        entries = list(os.scandir(art_dir))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name != TEMP_DIR and entry.is_dir():  # a stage folder may be a symlink
+            removed += clean_temp_files(Path(entry.path))
     return removed
 
 

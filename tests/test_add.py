@@ -236,16 +236,27 @@ def test_cleanup_keeps_a_live_writers_temporaries(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    mine = tmp_path / f"{store.temp_prefix()}writing.jpeg"
-    theirs = tmp_path / f"{store.TEMP_PREFIX}{dead.stdout.strip()}-left.jpeg"
-    fresh_untagged = tmp_path / f"{store.TEMP_PREFIX}abc.jpeg"
-    for path in (mine, theirs, fresh_untagged):
+    temps = store.temp_dir(tmp_path)
+    mine = store.temp_file(tmp_path, ".jpeg")
+    theirs = temps / f"{dead.stdout.strip()}-left.jpeg"
+    theirs_folder = temps / f"{dead.stdout.strip()}-private"
+    fresh_untagged = temps / "abc.jpeg"
+    for path in (theirs, fresh_untagged):
         path.write_bytes(b"x")
-    assert store.clean_temp_files(tmp_path) == 1
+    theirs_folder.mkdir()
+    (theirs_folder / "out.png").write_bytes(b"x")  # a command's private {output} folder
+    # Files of the folder itself are never temporaries, whatever their names.
+    users = [tmp_path / f".tmp-{dead.stdout.strip()}-x.jpeg", tmp_path / "123-x.jpeg"]
+    for path in users:
+        path.write_bytes(b"mine")
+    assert store.clean_temp_files(tmp_path) == 2
     assert mine.exists() and fresh_untagged.exists() and not theirs.exists()
+    assert not theirs_folder.exists() and all(path.exists() for path in users)
     old = time.time() - 2 * store.UNTAGGED_TEMP_MAX_AGE
     os.utime(fresh_untagged, (old, old))
     assert store.clean_temp_files(tmp_path) == 1 and not fresh_untagged.exists()
+    mine.unlink()
+    assert store.clean_temp_files(tmp_path) == 0 and not temps.exists()  # empty: gone
 
 
 def test_files_too_big_to_hold_are_streamed(catalog: Catalog, make_image, monkeypatch) -> None:

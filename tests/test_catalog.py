@@ -141,8 +141,10 @@ def test_seed_job_functions_and_retry(three: Catalog, site_root: Path) -> None:
     assert three.jobs.history("completed")[0]["completed_at"] is not None
     assert [j["image_id"] for j in three.jobs.retry_failed(three.config.max_retries_for)] == ["a"]
     assert three.jobs.history("pending")[0]["image_id"] == "a"
-    # A job at the limit stays failed.
+    # max_retries = 3 retries after the first attempt: a fourth failure is the last.
     three.conn.execute("UPDATE jobs SET status = 'failed', retry_count = 3 WHERE image_id = 'a'")
+    assert [j["image_id"] for j in three.jobs.retry_failed(three.config.max_retries_for)] == ["a"]
+    three.conn.execute("UPDATE jobs SET status = 'failed', retry_count = 4 WHERE image_id = 'a'")
     assert three.jobs.retry_failed(three.config.max_retries_for) == []
     assert three.jobs.retry_failed(lambda _s: 5)[0]["image_id"] == "a"
 

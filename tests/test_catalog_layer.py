@@ -388,8 +388,9 @@ def test_fail_counts_a_retry_and_blocks_the_next_plan(catalog: Catalog) -> None:
     )
     assert catalog.jobs.plan(WEB, "upstream", "k1") == (0, 1)  # blocked, not queued again
     assert len(job_rows(catalog)) == 1
-    assert [r["id"] for r in catalog.jobs.retry_failed(lambda stage: 1)] == []
-    assert [r["id"] for r in catalog.jobs.retry_failed(lambda stage: 3)] == [job["id"]]
+    # max_retries counts retries after the first attempt: 0 allows none, 1 one.
+    assert [r["id"] for r in catalog.jobs.retry_failed(lambda stage: 0)] == []
+    assert [r["id"] for r in catalog.jobs.retry_failed(lambda stage: 1)] == [job["id"]]
     assert job_rows(catalog)[0]["status"] == "pending"
 
 

@@ -30,8 +30,9 @@ def test_add_review_stats_ready_pipeline(site_root: Path, make_image, tmp_path: 
         make_image(f"{name}.jpeg")
     (tmp_path / "input" / "broken.jpeg").write_bytes(b"\xff\xd8\xff nope")
     added = run_cli("add", tmp_path / "input", "--user", "ann", "--root", site_root)
-    assert added.returncode == 1  # one file was rejected, and said so
+    assert added.returncode == 0  # a rejected file is a result, said so, not an error
     assert "added one" in added.stderr and "rejected broken" in added.stderr
+    assert "3 added, 0 duplicate, 1 rejected, 0 skipped, 0 error" in added.stderr
     assert added.stdout == ""  # stdout is not a terminal: messages go to stderr
 
     approved = run_cli("approve", "-", "--root", site_root, input="one\ntwo\n")

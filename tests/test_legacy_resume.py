@@ -94,7 +94,7 @@ def test_kill_minus_nine_then_rerun_completes_exactly(tree: LegacyTree, tmp_path
                           timeout=300)  # fmt: skip
     assert json.loads(full.stdout)["validation"]["ok"]
     assert table_dump(killed / "cv.db") == table_dump(clean / "cv.db")
-    assert list((killed / "art").rglob(".tmp-*")) == []
+    assert list((killed / "art").rglob(".cvgallery-tmp")) == []
     assert sorted(art_listing(killed / "art")) == sorted(art_listing(clean / "art"))
     verify = subprocess.run([sys.executable, "-m", "cvgallery", "verify", "--root", str(killed)],
                             capture_output=True, text=True, timeout=300)  # fmt: skip

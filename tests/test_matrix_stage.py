@@ -121,7 +121,7 @@ def test_each_source_and_style_makes_its_own_child_row(root: Path, bin_dir: Path
         assert p["config_key"]
     # Four different pictures, and no temporary {output} left.
     assert len({made[c]["sha256"] for c in CHILDREN}) == 4
-    assert not list((root / "art").glob("*/.tmp-*"))
+    assert not list((root / "art").rglob(".cvgallery-tmp"))
     jobs = jobs_of(root)
     assert sorted((j["image_id"], j["variant"], j["status"]) for j in jobs) == [
         (s, t, "completed") for s in "ab" for t in ("s1", "s2")
@@ -140,6 +140,7 @@ def test_a_second_run_runs_no_command(root: Path, bin_dir: Path, cli_run) -> Non
         "skipped": 4,
         "failed": [],
         "blocked": 0,
+        "exhausted": 0,
         "recovered": 0,
     }
     assert (bin_dir / "runs.log").read_text() == before

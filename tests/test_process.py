@@ -226,7 +226,7 @@ def test_corrupt_source_fails_only_its_job(root: Path, tmp_path: Path) -> None:
     failed = [j for j in jobs_of(root) if j["status"] == "failed"]
     assert len(failed) == 2 and all(j["retry_count"] == 1 and j["error_message"] for j in failed)
     assert "bad" not in artifacts(root, "web-optimized")
-    assert not list((root / "art").glob("*/.tmp-*"))
+    assert not list((root / "art").rglob(".cvgallery-tmp"))
 
 
 def test_a_picture_over_the_pixel_limit_fails_its_job(root: Path, tmp_path: Path) -> None:
@@ -267,9 +267,15 @@ def test_retry_failed_flag_respects_max_retries(root: Path, tmp_path: Path) -> N
     configure(root, "[jobs]\nmax_retries = 2\n")
     add(root, photo(tmp_path / "in/a.jpeg"))
     (root / "art/upstream/a.jpeg").write_bytes(b"broken")
-    counts = [len(run(root, workers=1, retry_failed=True).failed) for _ in range(3)]
-    assert counts == [2, 2, 0]
-    assert {j["retry_count"] for j in jobs_of(root)} == {2}
+    reports = [run(root, workers=1, retry_failed=True) for _ in range(4)]
+    # max_retries = 2: the first attempt and two retries, then no more.
+    assert [len(r.failed) for r in reports] == [2, 2, 2, 0]
+    assert {j["retry_count"] for j in jobs_of(root)} == {3}
+    assert "not retried" not in reports[-1].line()  # never advise the flag that was given
+    assert reports[-1].line() == (
+        "made 0, skipped 0, failed 0; 2 failed jobs reached max_retries"
+        " (see `cvgallery jobs --status failed`)"
+    )
 
 
 def test_unapproved_and_rejected_images_are_not_processed(root: Path, tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ def test_process_makes_one_artifact_per_approved_image(root: Path) -> None:
         assert (p["generator"], p["level"], p["suffix"]) == ("cvgallery", 2, "png")
         assert p["source_sha256"] == web[image_id]["sha256"]
         assert p["worker_pid"] != os.getpid()  # a pool kind runs in the pool
-    assert not list((root / "art/greys").glob(".tmp-*"))
+    assert not (root / "art/greys/.cvgallery-tmp").exists()
 
 
 def test_a_rerun_makes_nothing(root: Path) -> None:

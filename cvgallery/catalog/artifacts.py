@@ -63,6 +63,19 @@ class Artifacts:
             return str(old[0])
         return None
 
+    def hand_made(self, image_id: str, stage: str) -> bool:
+        """Whether the (image, stage) artifact was made outside cvgallery (`artifact log`,
+        `migrate`): no generator marker in its processing_params. `process` never
+        replaces such a file (queue._OUTDATED counts it as current)."""
+        row = self.conn.execute(
+            """SELECT CASE WHEN json_valid(processing_params)
+                      THEN json_extract(processing_params, '$.generator') IS NOT 'cvgallery'
+                      ELSE 1 END
+               FROM artifacts WHERE image_id = ? AND stage = ?""",
+            (image_id, stage),
+        ).fetchone()
+        return row is not None and bool(row[0])
+
     def is_recorded(self, file_path: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM artifacts WHERE file_path = ?", (file_path,))
         return row.fetchone() is not None

@@ -219,15 +219,16 @@ class JobQueue:
     # -- history and retry ----------------------------------------------------------------------
 
     def history(self, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Jobs oldest first; with ``limit``, the newest ``limit`` of them (like `tail`)."""
         sql = "SELECT * FROM jobs"
         params: list[Any] = []
         if status is not None:
             sql += " WHERE status = ?"
             params.append(status)
-        sql += " ORDER BY id"
         if limit is not None:
-            sql += " LIMIT ?"
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?)"
             params.append(limit)
+        sql += " ORDER BY id"
         return [dict(row) for row in self.conn.execute(sql, params)]
 
     def counts(self) -> dict[str, int]:
@@ -237,7 +238,13 @@ class JobQueue:
         return {str(status): int(n) for status, n in rows}
 
     def retry_failed(self, limit_for: Callable[[str], int]) -> list[sqlite3.Row]:
-        """Failed jobs whose retry_count is below ``limit_for(stage)`` become pending again."""
+        """Failed jobs with retries left become pending again.
+
+        ``limit_for(stage)`` is max_retries: how many times a job is retried after its
+        first attempt (3: four attempts in all). retry_count is the seed's: one more on
+        every failure, so a job has had ``retry_count - 1`` retries and may have another
+        while ``retry_count <= max_retries``.
+        """
         requeued = []
         with transaction(self.conn):
             failed = self.conn.execute(
@@ -245,15 +252,78 @@ class JobQueue:
                 " ORDER BY id"
             ).fetchall()
             for job in failed:
-                if job["retry_count"] < limit_for(job["stage"]):
-                    self.conn.execute(
-                        """UPDATE jobs SET status = 'pending', started_at = NULL,
-                                          completed_at = NULL, owner = NULL
-                           WHERE id = ? AND status = 'failed'""",
-                        (job["id"],),
-                    )
+                if job["retry_count"] <= limit_for(job["stage"]):
+                    self._requeue(job["id"])
                     requeued.append(job)
         return requeued
+
+    def exhausted(self, stage: str, max_retries: int) -> int:
+        """Failed ``stage`` jobs of approved images that have used up their retries."""
+        row = self.conn.execute(
+            """SELECT COUNT(*) FROM jobs j JOIN images i ON i.id = j.image_id
+               WHERE j.stage = ? AND j.status = 'failed' AND j.retry_count > ?
+                 AND i.approved = 1""",
+            (stage, max_retries),
+        ).fetchone()
+        return int(row[0])
+
+    def retry_chosen(
+        self, job_ids: Iterable[int] = (), image_ids: Iterable[str] = ()
+    ) -> tuple[list[sqlite3.Row], list[str]]:
+        """Make the chosen failed jobs pending again, whatever their retry_count: the jobs
+        ``job_ids`` and every failed job of ``image_ids``. Returns (requeued, problems),
+        a problem naming a job or image that could not be retried and why."""
+        requeued: list[sqlite3.Row] = []
+        problems: list[str] = []
+        with transaction(self.conn):
+            for job_id in dict.fromkeys(job_ids):
+                row = self.conn.execute(
+                    "SELECT id, image_id, stage, variant, status FROM jobs WHERE id = ?",
+                    (job_id,),
+                ).fetchone()
+                if row is None:
+                    problems.append(f"no job {job_id}")
+                elif row["status"] != "failed":
+                    problems.append(f"job {job_id} is {row['status']}, not failed")
+                else:
+                    self._requeue(row["id"])
+                    requeued.append(row)
+            for image_id in dict.fromkeys(image_ids):
+                rows = self.conn.execute(
+                    """SELECT id, image_id, stage, variant, status FROM jobs
+                       WHERE image_id = ? AND status = 'failed' ORDER BY id""",
+                    (image_id,),
+                ).fetchall()
+                if not rows:
+                    problems.append(f"image {image_id!r} has no failed job")
+                for row in rows:
+                    self._requeue(row["id"])
+                    requeued.append(row)
+        return requeued, problems
+
+    def _requeue(self, job_id: int) -> None:
+        self.conn.execute(
+            """UPDATE jobs SET status = 'pending', started_at = NULL,
+                              completed_at = NULL, owner = NULL
+               WHERE id = ? AND status = 'failed'""",
+            (job_id,),
+        )
+
+    def settle(self, stage: str, units: Iterable[tuple[str, str | None]], note: str) -> int:
+        """Complete the pending and failed ``stage`` jobs of these (image, variant) units:
+        their output was made some other way (`artifact log`). ``note`` goes in
+        error_message, so the history says why. Running jobs are a run's: left alone."""
+        done = 0
+        for image_id, variant in units:
+            cur = self.conn.execute(
+                f"""UPDATE jobs SET status = 'completed', completed_at = {NOW},
+                                   error_message = ?, owner = NULL
+                    WHERE image_id = ? AND stage = ? AND variant IS ?
+                      AND status IN ('pending', 'failed')""",
+                (note, image_id, stage, variant),
+            )
+            done += cur.rowcount
+        return done
 
     # -- the seed's job functions, for outside scripts ------------------------------------
 

@@ -47,8 +47,9 @@ def add(
         s: sum(r.status == s for r in results)
         for s in ("added", "duplicate", "rejected", "skipped", "error")
     }
-    if report.counts["rejected"] or report.counts["error"]:
-        report.exit_code = 1
+    # A rejected file is a result (recorded, with its reason), not a failure: the exit
+    # status follows the `error` count alone.
+    report.exit_code = 1 if report.counts["error"] else 0
     return report
 
 

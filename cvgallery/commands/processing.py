@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..catalog import Catalog
 from ..process import process as run_process
@@ -19,9 +19,15 @@ def process(
     workers: int | None = None,
     retry_failed: bool = False,
     on_progress: Progress = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Report:
     made = run_process(
-        catalog, stages or None, workers=workers, retry_failed=retry_failed, on_progress=on_progress
+        catalog,
+        stages or None,
+        workers=workers,
+        retry_failed=retry_failed,
+        on_progress=on_progress,
+        on_stage=on_stage,
     )
     return Report(
         failures=[f"failed {f}" for f in made.failed],
@@ -52,17 +58,30 @@ def jobs(catalog: Catalog, status: str | None = None, limit: int | None = None) 
         variant = f" x {row['variant']}" if row.get("variant") else ""
         output.append(
             f"{row['id']:>6} {row['status']:<9} {row['stage']:<18} {row['image_id']}{variant}"
-            f"  retries={row['retry_count']}{error}"
+            f"  failures={row['retry_count']}{error}"
         )
     return Report(output=output, summary=f"{len(rows)} jobs", data=rows)
 
 
-def retry(catalog: Catalog, max_retries: int | None = None) -> Report:
+def retry(
+    catalog: Catalog,
+    max_retries: int | None = None,
+    job_ids: Iterable[int] = (),
+    image_ids: Iterable[str] = (),
+) -> Report:
+    """`jobs retry`: every failed job with retries left, or just the chosen ones (by job
+    id, or all of an image's), whatever their retry count."""
+    job_ids, image_ids = list(job_ids), list(image_ids)
+    if job_ids or image_ids:
+        requeued, problems = catalog.jobs.retry_chosen(job_ids, image_ids)
+        return Report(
+            failures=[f"Error: {problem}" for problem in problems],
+            summary=f"re-queued {len(requeued)} failed jobs",
+        )
     limit: Callable[[str], int] = catalog.config.max_retries_for
     if max_retries is not None:
         limit = lambda _stage: max_retries  # noqa: E731
-    requeued = catalog.jobs.retry_failed(limit)
-    return Report(summary=f"re-queued {len(requeued)} failed jobs")
+    return Report(summary=f"re-queued {len(catalog.jobs.retry_failed(limit))} failed jobs")
 
 
 def job_event(

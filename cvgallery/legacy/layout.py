@@ -255,11 +255,9 @@ def check_legacy_dir(legacy_dir: str | os.PathLike[str], art_dir: Path) -> Path:
 
 def clean_temporaries(art_dir: Path) -> int:
     """Temporaries a killed run left in art/<stage>/ and the verbatim tree."""
-    removed = 0
-    for entry in art_dir.iterdir() if art_dir.is_dir() else ():
-        if entry.is_dir() and entry.name != VERBATIM_DIR:  # walked below, subfolders too
-            removed += store.clean_temp_files(entry)
-    for folder, _dirs, _files in os.walk(art_dir / VERBATIM_DIR):
+    removed = store.clean_art_temp_files(art_dir)
+    for folder, dirs, _files in os.walk(art_dir / VERBATIM_DIR):
+        dirs[:] = [d for d in dirs if d != store.TEMP_DIR]
         removed += store.clean_temp_files(Path(folder))
     return removed
 

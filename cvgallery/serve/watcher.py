@@ -49,10 +49,12 @@ _NOISE_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload")
 
 
 def is_noise(path: Path) -> bool:
-    """Temporary files of cvgallery's atomic writes, editors and downloads."""
+    """Temporary files of cvgallery's atomic writes (its temp folders), editors and
+    downloads."""
     name = path.name
     return (
-        name.startswith((store.TEMP_PREFIX, ".#", ".~"))
+        name.startswith((".tmp-", ".#", ".~"))  # .tmp-: older cvgallery's, other tools'
+        or store.TEMP_DIR in path.parts
         or name.endswith(_NOISE_SUFFIXES)
         or name in (".DS_Store", "4913")  # 4913: vim checks a folder is writable with it
         or "__pycache__" in path.parts

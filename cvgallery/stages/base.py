@@ -112,6 +112,9 @@ class TaskContext:
     tag: str
     #: fingerprint hooks to compute on the decoded picture: (name, stage, options)
     fingerprints: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    #: the run's owner id (cvgallery.owners), handed to outside commands in their
+    #: environment so a later run can stop what a dead run left running
+    owner: str = ""
 
 
 class StageKind:

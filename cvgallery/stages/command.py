@@ -1,7 +1,8 @@
 """Outside-command stages (ESRGAN, face swap, any new tool), declared in site.toml.
 
 The command is an argv list run without a shell. ``{input}`` (the input stage's file),
-``{output}`` (a temporary path in art/<stage>/) and ``{id}`` are substituted inside each
+``{output}`` (a path that does not exist yet, alone in a private folder under
+art/<stage>/.cvgallery-tmp/) and ``{id}`` are substituted inside each
 argument, so a value with spaces or quotes stays one argument. A stage with ``each``
 (cvgallery.stages.matrix) also gets ``{each}`` and ``{each_id}``. When the command exits 0
 and left a readable file at ``{output}``, cvgallery renames it to art/<stage>/<id>.<ext>.
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .. import store
+from .. import owners, store
 from ..config import IMAGE_FORMATS, StageConfig
 from ..scrub import scrub
 from . import matrix
@@ -38,7 +39,7 @@ from .base import (
     sha256_bytes,
     tail,
 )
-from .worker import die_with_parent
+from .worker import child_guard, track_group
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -58,6 +59,8 @@ class CommandTask:
     #: a matrix stage's {each} (the path of the each image's artifact) and {each_id}
     each: str | None = None
     each_id: str | None = None
+    #: the run's owner id, put in the command's environment (see cvgallery.owners)
+    owner: str = ""
 
 
 class _Failed(Exception):
@@ -152,6 +155,7 @@ class CommandKind(StageKind):
             ctx.tag,
             each=each_path,
             each_id=each_id,
+            owner=ctx.owner,
         )
         return Task(run_command, payload)
 
@@ -174,13 +178,14 @@ def run_command(task: CommandTask) -> list[Made]:
     """Worker entry point: run the command for one image; never raises."""
     out = task.output
     try:
-        with store.atomic_path(Path(out.dest), tag=task.tag) as tmp:
-            tmp.unlink()  # the command must create it: "wrote nothing" is then visible
+        # fresh: the command must create {output} itself ("wrote nothing" is then visible),
+        # alone in a private temp folder.
+        with store.atomic_path(Path(out.dest), tag=task.tag, fresh=True) as tmp:
             values = {"input": task.source, "output": str(tmp), "id": task.image_id}
             if task.each is not None and task.each_id is not None:
                 values.update(each=task.each, each_id=task.each_id)
             argv = substitute(task.argv, values)
-            stderr = _run(argv, task.timeout)
+            stderr = _run(argv, task.timeout, task.owner)
             if not tmp.exists() or tmp.stat().st_size == 0:
                 raise _Failed(f"command wrote no output at {{output}}; stderr: {tail(stderr)}")
             width, height = _check_output(tmp)
@@ -198,7 +203,7 @@ def run_command(task: CommandTask) -> list[Made]:
     return [made]
 
 
-def _run(argv: list[str], timeout: float) -> str:
+def _run(argv: list[str], timeout: float, owner: str = "") -> str:
     try:
         proc = subprocess.Popen(
             argv,
@@ -206,10 +211,12 @@ def _run(argv: list[str], timeout: float) -> str:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills every child
-            preexec_fn=die_with_parent,
+            preexec_fn=child_guard(),
+            env=owners.command_env(owner) if owner else None,
         )
     except OSError as exc:
         raise _Failed(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
+    track_group(proc.pid, running=True)  # a worker told to stop kills the group first
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -221,6 +228,8 @@ def _run(argv: list[str], timeout: float) -> str:
         _kill_group(proc)
         proc.wait()
         raise
+    finally:
+        track_group(proc.pid, running=False)
     text = err.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise _Failed(f"exit status {proc.returncode}; stderr: {tail(text)}")

@@ -42,7 +42,7 @@ from .base import (
     sha256_bytes,
     tail,
 )
-from .worker import die_with_parent
+from .worker import child_guard
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -175,13 +175,13 @@ def _grab(ffmpeg: str, source: str, at: float, dest: Path, tag: str) -> dict[str
         seek = ["-ss", f"{at:.3f}"]
         out = ["-frames:v", "1", "-q:v", JPEG_QSCALE, "-f", "image2", str(tmp)]
         argv = [ffmpeg, "-v", "error", "-nostdin", "-y", *seek, "-i", source, *out]
-        proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=die_with_parent)
+        proc = subprocess.run(argv, capture_output=True, timeout=300, preexec_fn=child_guard())
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             # A fast (input) seek into an MPEG program or transport stream can land past the
             # last keyframe and decode nothing: seek by decoding from the start instead.
             argv = [ffmpeg, "-v", "error", "-nostdin", "-y", "-i", source, *seek, *out]
             proc = subprocess.run(
-                argv, capture_output=True, timeout=300, preexec_fn=die_with_parent
+                argv, capture_output=True, timeout=300, preexec_fn=child_guard()
             )
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             err = tail(proc.stderr.decode("utf-8", "replace")) or "no frame decoded"
