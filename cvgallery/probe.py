@@ -20,6 +20,8 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
+from .metadata import PictureMeta, read_image_meta, read_video_meta
+
 VIDEO_EXTENSIONS = {
     ".mp4": "video/mp4",
     ".webm": "video/webm",
@@ -44,6 +46,8 @@ class Probe:
     mime_type: str | None = None
     format: str | None = None
     reason: str | None = None
+    #: title, caption, alt text, capture date and camera line the file carries
+    meta: PictureMeta = PictureMeta()
 
     @property
     def ok(self) -> bool:
@@ -87,6 +91,7 @@ def probe_image(source: Path | IO[bytes], size: int, data: bytes | None = None) 
                 width, height = im.size
                 if fmt == "GIF":
                     return Probe("invalid", size, width, height, mime, "gif", reason="gif")
+                meta = read_image_meta(im)  # the header only, before verify() spends the file
                 if fmt == "PNG":
                     im.verify()  # every chunk and its CRC, without inflating pixels
                     orientation = _exif_orientation(im.info.get("exif"))
@@ -101,7 +106,7 @@ def probe_image(source: Path | IO[bytes], size: int, data: bytes | None = None) 
         return Probe("invalid", size, reason=f"invalid: {_describe(exc)}")
     if orientation in _TRANSPOSED:
         width, height = height, width
-    return Probe("image", size, width, height, mime, fmt.lower())
+    return Probe("image", size, width, height, mime, fmt.lower(), meta=meta)
 
 
 def _check_decodes(im: Image.Image, fmt: str, data: bytes | None) -> None:
@@ -204,7 +209,8 @@ def probe_video(path: Path, size: int | None = None) -> Probe:
         )
     if rotate % 180 == 90:
         width, height = height, width
-    return Probe("video", size, width, height, mime, path.suffix.lower().lstrip("."))
+    fmt = path.suffix.lower().lstrip(".")
+    return Probe("video", size, width, height, mime, fmt, meta=read_video_meta(path))
 
 
 def _first_line(exc: BaseException) -> str:

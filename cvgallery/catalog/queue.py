@@ -58,17 +58,29 @@ class JobQueue:
     # -- planning ------------------------------------------------------------------------------
 
     def plan(
-        self, stage: str, input_stage: str, config_key: str, video_input: str | None = None
+        self,
+        stage: str,
+        input_stage: str,
+        config_key: str,
+        video_input: str | None = None,
+        *,
+        wider_than: int = 0,
+        edge: str = "width",
     ) -> tuple[int, int]:
         """Queue a pending job per approved original whose ``stage`` artifact is missing or
         outdated, unless it has a pending, running or failed one. Returns (up-to-date,
-        blocked by an earlier failure). One transaction: two runs never queue twice."""
+        blocked by an earlier failure). One transaction: two runs never queue twice.
+
+        ``wider_than``: only sources whose width (``edge`` "longer": longer edge) is larger,
+        or unknown, have the stage at all (a display size above the source's own)."""
         source, source_params = _source(video_input)
+        size = "max(src.width, src.height)" if edge == "longer" else "src.width"
         base = f"""FROM images i
             JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
             LEFT JOIN artifacts o ON o.image_id = i.id AND o.stage = ?
-            WHERE i.approved = 1 AND i.parent_id IS NULL"""
-        params = [*source_params, input_stage, stage]
+            WHERE i.approved = 1 AND i.parent_id IS NULL
+              AND (? = 0 OR src.width IS NULL OR {size} > ?)"""
+        params = [*source_params, input_stage, stage, wider_than, wider_than]
         outdated = _OUTDATED.format(extra="")
         with transaction(self.conn):
             self.conn.execute(

@@ -117,7 +117,7 @@ def _place_media(
     placed: set[str] = set()
     kept = []
     for item in items:
-        media = [item.web, item.thumb, *item.larger, *item.derived]
+        media = item.media()  # web copy, thumbnail, display sizes, larger, derived
         try:
             for m in media:
                 if m.src not in placed:
