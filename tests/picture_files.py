@@ -117,7 +117,7 @@ def xmp_packet(
         ' xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"'
         f"{attrs}>{elements}</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def escape(text: str) -> str:

@@ -304,9 +304,18 @@
     });
   });
 
-  // An address naming a picture opens it; ":first" and ":last" come from the previous or
-  // next page's lightbox.
-  var wanted = decodeURIComponent(location.hash.slice(1));
-  var start = wanted === ":first" ? 0 : wanted === ":last" ? items.length - 1 : wanted ? indexOf(wanted) : -1;
+  // An address naming a picture opens it, on arrival or when typed in later; ":first" and
+  // ":last" come from the previous or next page's lightbox.
+  function named() {
+    var wanted = decodeURIComponent(location.hash.slice(1));
+    if (wanted === ":first") return 0;
+    if (wanted === ":last") return items.length - 1;
+    return wanted ? indexOf(wanted) : -1;
+  }
+  window.addEventListener("hashchange", function () {
+    var index = named();
+    if (index >= 0 && !(dialog && dialog.open && current === index)) open(index, true);
+  });
+  var start = named();
   if (start >= 0) open(start, true);
 })();
