@@ -198,17 +198,6 @@ class SiteConfig:
         extra = tuple(s for s in self.stages if s not in STAGES)
         return STAGES + extra
 
-    @property
-    def display_formats(self) -> dict[str, str]:
-        """Display stage -> its format, for the stages [display] declares that are resizes
-        from upstream (a site may have re-declared one as something else)."""
-        declared = self.display.stages()
-        return {
-            name: cfg.settings.format
-            for name, cfg in self.stages.items()
-            if name in declared and cfg.kind == "resize" and cfg.publish
-        }
-
 
 _TOP_KEYS = {
     "title",
