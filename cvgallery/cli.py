@@ -321,6 +321,35 @@ def dupes(threshold: int | None, as_json: bool, root: Path) -> None:
         emit(image_commands.dupes(catalog, limit), as_json)
 
 
+@cli.command("set")
+@click.argument("image_id", metavar="ID")
+@click.option("--title", help="The picture's title (its page heading; \"\" clears it).")
+@click.option("--caption", help="A sentence or two shown under it and in the feed.")
+@click.option("--alt", help="Alt text: what the picture shows, for screen readers.")
+@root_option
+def set_command(
+    image_id: str, title: str | None, caption: str | None, alt: str | None, root: Path
+) -> None:
+    """Set the words shown with a picture. ID `-` reads JSON lines from stdin, one picture a
+    line: {"id": "IMG_1043", "title": "...", "caption": "...", "alt": "..."} (a missing
+    field is left as it is, null or "" clears it)."""
+    from .commands import images as image_commands
+    from .errors import UsageError
+
+    given = (("title", title), ("caption", caption), ("alt", alt))
+    words = {k: v for k, v in given if v is not None}
+    with Catalog.open(root) as catalog:
+        if image_id == "-":
+            if words:
+                raise UsageError("set -: the words come from stdin; no --title/--caption/--alt")
+            entries, failures = image_commands.parse_word_lines(sys.stdin)
+            emit(image_commands.set_words(catalog, entries, failures))
+        elif not words:
+            raise UsageError("set: give --title, --caption or --alt (or ID - for JSON lines)")
+        else:
+            emit(image_commands.set_words(catalog, [(image_id, words)]))
+
+
 @cli.command()
 @click.argument("input_stage")
 @click.argument("output_stage")

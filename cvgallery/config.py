@@ -34,7 +34,10 @@ STAGES: tuple[str, ...] = (
     "gallery-html",
 )
 
-IMAGE_FORMATS = ("jpeg", "webp", "png")
+IMAGE_FORMATS = ("jpeg", "webp", "avif", "png")
+#: the formats a picture may be published in beside JPEG, chosen by the browser (<picture>)
+MODERN_FORMATS = ("webp", "avif")
+SORT_ORDERS = ("taken", "added")
 #: [images] max_pixels by default: 200 Mpx phone and camera sensors, with room to spare
 #: (Pillow's own default, ~89 Mpx, rejects 108 Mpx phone photos)
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -70,11 +73,67 @@ class StageConfig:
     settings: Any = None
 
 
+@dataclass(frozen=True)
+class DisplayConfig:
+    """The [display] table: the sizes pictures are shown large at (grid on sharp screens,
+    image page, lightbox), made beside the 400-px web-optimized copy from the same decode."""
+
+    #: widths in px of the JPEG display copies (stages display-<w>); a source narrower than a
+    #: width gets that copy at its own width once, and none of the larger ones (never upscaled)
+    widths: tuple[int, ...] = (800, 1600, 2400)
+    #: formats made beside JPEG at the web-optimized width and every display width (stages
+    #: display-<w>-<format>), picked by the browser through <picture>: webp, avif, or none
+    formats: tuple[str, ...] = ("webp",)
+    #: the web-optimized copy's width ([stages.web-optimized] size): the modern formats are
+    #: made at it too, and the first display width only for sources wider than it
+    base_width: int = 400
+
+    def stages(self) -> dict[str, dict[str, Any]]:
+        """The resize stages these settings declare, in config.DEFAULT_STAGES' shape."""
+        return display_stages(self.widths, self.formats, self.base_width)
+
+
+#: JPEG quality of the display copies, and of each modern format (similar visual quality:
+#: benchmarks/bench_formats.py prints bytes and PSNR per size and format)
+DISPLAY_QUALITY = {"jpeg": 82, "webp": 80, "avif": 60}
+
+
+def display_stage(width: int, fmt: str = "jpeg") -> str:
+    """The name of a display stage: display-800 (JPEG), display-800-webp."""
+    return f"display-{width}" if fmt == "jpeg" else f"display-{width}-{fmt}"
+
+
+def display_stages(
+    widths: tuple[int, ...], formats: tuple[str, ...], base_width: int = 400
+) -> dict[str, dict[str, Any]]:
+    """JPEG display-<w> for each width and display-<w>-<format> for each modern format at
+    the web-optimized width and each width. ``min_source``: a stage is made only for
+    sources wider than the next smaller size (else it would repeat that one's pixels)."""
+    stages: dict[str, dict[str, Any]] = {}
+    ordered = sorted(set(widths))
+    for fmt in ("jpeg", *formats):
+        sizes = ordered if fmt == "jpeg" else sorted({base_width, *ordered})
+        below = base_width
+        for width in sizes:
+            stages[display_stage(width, fmt)] = {
+                "kind": "resize",
+                "input": "upstream",
+                "size": width,
+                "fit": "width",
+                "format": fmt,
+                "quality": DISPLAY_QUALITY[fmt],
+                "min_source": below if width > base_width else 0,
+            }
+            below = max(below, width)
+    return stages
+
+
 DEFAULT_STAGES: dict[str, dict[str, Any]] = {
     "thumbnails-small": {"kind": "resize", "input": "upstream", "size": 400, "fit": "fit"},
     "web-optimized": {"kind": "resize", "input": "upstream", "size": 400, "fit": "width"},
     "ersgan-thumbnails": {"kind": "resize", "input": "ersgan-enhanced", "size": 400, "fit": "fit"},
     "video-frames": {"kind": "video", "input": "video-sources", "frames": 4},
+    **DisplayConfig().stages(),
 }
 
 
@@ -113,6 +172,10 @@ class SiteConfig:
     per_page: int = 60
     #: images in the Atom feed
     feed_size: int = 30
+    #: gallery order, newest first: "taken" (the capture date, else the date added) or "added"
+    sort: str = "taken"
+    #: show a camera line (camera, lens, exposure) on image pages; never a location
+    show_exif: bool = False
     #: images found in art/upstream by `build`, or added without --approve, start approved
     auto_approve: bool = False
     #: how many times a failed job is retried after its first attempt: 3 means at most
@@ -125,6 +188,7 @@ class SiteConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     stages: dict[str, StageConfig] = field(default_factory=dict)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
 
     def max_retries_for(self, stage: str) -> int:
         cfg = self.stages.get(stage)
@@ -147,8 +211,17 @@ class SiteConfig:
         return STAGES + extra
 
 
-_TOP_KEYS = {"title", "base_url", "description", "theme", "per_page", "feed_size"}
-_SECTIONS = {"review", "jobs", "blurhash", "images", "stages", "publish"}
+_TOP_KEYS = {
+    "title",
+    "base_url",
+    "description",
+    "theme",
+    "per_page",
+    "feed_size",
+    "sort",
+    "show_exif",
+}
+_SECTIONS = {"review", "jobs", "blurhash", "images", "stages", "publish", "display"}
 
 
 def find_site(start: Path | None = None) -> Path | None:
@@ -218,6 +291,12 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
     for key in ("per_page", "feed_size"):
         if key in data:
             kw[key] = _positive(source, key, data[key])
+    if "sort" in data:
+        kw["sort"] = _typed(source, "sort", data["sort"], str)
+        if kw["sort"] not in SORT_ORDERS:
+            raise ConfigError(f"{source}: sort must be \"taken\" or \"added\", not {kw['sort']!r}")
+    if "show_exif" in data:
+        kw["show_exif"] = _typed(source, "show_exif", data["show_exif"], bool)
     review = _section(source, data, "review", {"auto_approve"})
     if "auto_approve" in review:
         kw["auto_approve"] = _typed(source, "review.auto_approve", review["auto_approve"], bool)
@@ -235,7 +314,9 @@ def parse_config(root: Path, data: dict[str, Any], source: str = CONFIG_NAME) ->
     if "max_pixels" in images:
         kw["max_pixels"] = _positive(source, "images.max_pixels", images["max_pixels"])
     kw["base_url"] = check_base_url(kw.get("base_url", ""), f"{source}: base_url")
-    kw["stages"] = _parse_stages(source, _section(source, data, "stages", None))
+    raw_stages = _section(source, data, "stages", None)
+    kw["display"] = _parse_display(source, data, raw_stages)
+    kw["stages"] = _parse_stages(source, raw_stages, kw["display"].stages())
     kw["publish"] = _parse_publish(source, data)
     return SiteConfig(root=root, **kw)
 
@@ -291,8 +372,42 @@ def check_base_url(value: str, where: str = "base_url") -> str:
     return value
 
 
-def _parse_stages(source: str, raw: dict[str, Any]) -> dict[str, StageConfig]:
-    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DEFAULT_STAGES.items()}
+def _parse_display(
+    source: str, data: dict[str, Any], raw_stages: dict[str, Any]
+) -> DisplayConfig:
+    table = _section(source, data, "display", {"widths", "formats"})
+    kw: dict[str, Any] = {}
+    web = raw_stages.get("web-optimized")
+    size = web.get("size") if isinstance(web, dict) else None
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        kw["base_width"] = size
+    if "widths" in table:
+        widths = table["widths"]
+        if not isinstance(widths, list) or not all(
+            isinstance(w, int) and not isinstance(w, bool) and 16 <= w <= 16384 for w in widths
+        ):
+            raise ConfigError(
+                f"{source}: display.widths must be a list of widths in px (16..16384), "
+                f"not {widths!r}"
+            )
+        kw["widths"] = tuple(sorted(set(widths)))
+    if "formats" in table:
+        formats = table["formats"]
+        if not isinstance(formats, list) or not all(f in MODERN_FORMATS for f in formats):
+            raise ConfigError(
+                f"{source}: display.formats must be a list of {' and '.join(MODERN_FORMATS)} "
+                f"(JPEG is always made), not {formats!r}"
+            )
+        kw["formats"] = tuple(dict.fromkeys(formats))
+    return DisplayConfig(**kw)
+
+
+def _parse_stages(
+    source: str, raw: dict[str, Any], display: dict[str, dict[str, Any]]
+) -> dict[str, StageConfig]:
+    # The default display stages are replaced by the ones this site's [display] declares.
+    builtin = {k: v for k, v in DEFAULT_STAGES.items() if k not in DisplayConfig().stages()}
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in {**builtin, **display}.items()}
     for name, table in raw.items():
         where = f"stages.{name}"
         if not isinstance(table, dict):
@@ -418,9 +533,16 @@ def _positive(source: str, key: str, value: Any, minimum: int = 1) -> int:
 DEFAULT_SITE_TOML = """\
 # cvgallery site configuration. Every key is optional; these are the defaults.
 title = "Gallery"
-base_url = ""          # absolute URL of the published site (feed, sitemap); links stay relative
+description = ""       # the meta description of the pages, the feed's subtitle
+base_url = ""          # absolute URL of the published site (feed, sitemap, social tags)
 theme = "default"      # themes/<name>/ in this folder first, then the built-in themes
 per_page = 60
+sort = "taken"         # newest first by the date taken (else added), or "added"
+show_exif = false      # a camera line (camera, lens, exposure) on image pages; never location
+
+[display]
+widths = [800, 1600, 2400]   # display copies beside the 400-px web copy; never upscaled
+formats = ["webp"]           # made beside JPEG, picked by the browser; or ["avif", "webp"], []
 
 [review]
 auto_approve = false   # new images start approved

@@ -355,7 +355,13 @@ def _commit_one(
     p = item.probe
     facts = FileFacts(item.sha256, p.file_size, p.width, p.height, p.mime_type)
     catalog.images.add(
-        image_id, facts, url=url, user=user, approved=approved, rejection_reason=p.reason
+        image_id,
+        facts,
+        url=url,
+        user=user,
+        approved=approved,
+        rejection_reason=p.reason,
+        meta=p.meta,
     )
     catalog.artifacts.record(
         image_id=image_id,

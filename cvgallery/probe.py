@@ -25,6 +25,7 @@ from typing import IO
 
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
+from .metadata import PictureMeta, read_image_meta, read_video_meta
 from .pixels import PixelLimitError, bomb_message, check_pixel_limit, register_plugins
 
 VIDEO_EXTENSIONS = {
@@ -99,6 +100,8 @@ class Probe:
     mime_type: str | None = None
     format: str | None = None
     reason: str | None = None
+    #: title, caption, alt text, capture date and camera line the file carries
+    meta: PictureMeta = PictureMeta()
 
     @property
     def ok(self) -> bool:
@@ -249,6 +252,7 @@ def probe_image(source: Path | IO[bytes], size: int, data: bytes | None = None) 
             check_pixel_limit(im.size)  # Pillow itself raises only at twice the limit
             if fmt == "GIF":
                 return Probe("invalid", size, width, height, mime, "gif", reason="gif")
+            meta = read_image_meta(im)  # the header only, before verify() spends the file
             if fmt == "PNG":
                 im.verify()  # every chunk and its CRC, without inflating pixels
                 orientation = _exif_orientation(im.info.get("exif"))
@@ -267,7 +271,7 @@ def probe_image(source: Path | IO[bytes], size: int, data: bytes | None = None) 
         return Probe("invalid", size, reason=f"invalid: {_describe(exc)}")
     if orientation in _TRANSPOSED:
         width, height = height, width
-    return Probe("image", size, width, height, mime, fmt.lower())
+    return Probe("image", size, width, height, mime, fmt.lower(), meta=meta)
 
 
 def _plugin_error(source: Path | IO[bytes]) -> str | None:
@@ -405,7 +409,7 @@ def probe_video(path: Path, size: int | None = None, ext: str | None = None) -> 
         )
     if rotate % 180 == 90:
         width, height = height, width
-    return Probe("video", size, width, height, mime, ext.lstrip("."))
+    return Probe("video", size, width, height, mime, ext.lstrip("."), meta=read_video_meta(path))
 
 
 def _first_line(exc: BaseException) -> str:

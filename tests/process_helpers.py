@@ -16,7 +16,10 @@ from cvgallery.catalog import Catalog
 from cvgallery.ingest import add_files
 
 _COUNTER = itertools.count(1)
-BASE_TOML = "[review]\nauto_approve = true\n"
+# These tests count the jobs of the 400-px stages; the display sizes (display-*) have their
+# own tests (test_display_sizes.py), so the sites here make none.
+NO_DISPLAY = "display = { widths = [], formats = [] }\n"
+BASE_TOML = NO_DISPLAY + "[review]\nauto_approve = true\n"
 
 
 def configure(root: Path, extra: str = "") -> None:

@@ -34,6 +34,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from cvgallery.site.query import readable_id  # noqa: E402
+
 
 class SlowMediaHandler(SimpleHTTPRequestHandler):
     """Serves the output folder; pictures under media/ wait ``delay`` seconds first."""
@@ -240,12 +242,20 @@ def test_site_works_from_file_urls(demo_site: Path, driver) -> None:  # type: ig
     """file:// has no directory index and no server: every link names a file."""
     driver.get((demo_site / "index.html").as_uri())
     WebDriverWait(driver, 30).until(all_images_loaded)
-    # the stylesheet loaded (the grid is a flex container) and so did the script (lightbox)
+    # the stylesheet loaded (the grid is a flex container) and so did the script (a click
+    # opens the lightbox, which is made on first use)
     assert (
         driver.execute_script("return getComputedStyle(document.querySelector('.grid')).display")
         == "flex"
     )
-    assert driver.execute_script("return !!document.querySelector('dialog.lightbox')")
+    driver.find_element(By.CSS_SELECTOR, ".grid figure a").click()
+    WebDriverWait(driver, 5).until(
+        lambda d: d.execute_script("return !!document.querySelector('dialog.lightbox[open]')")
+    )
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    WebDriverWait(driver, 5).until(
+        lambda d: d.execute_script("return !document.querySelector('dialog.lightbox[open]')")
+    )
     # follow links as a reader would: the navigation, an image page, back to the gallery
     driver.find_element(By.CSS_SELECTOR, ".site-header nav a[href='about.html']").click()
     WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/about.html"))
@@ -304,7 +314,8 @@ def test_keyboard_focus_order_and_enter_opens_the_lightbox(driver, server) -> No
         "        [...d.querySelectorAll('button')].map(b => b.getAttribute('aria-label'))]"
     )
     assert state[0] == first_id and state[1] is True
-    assert state[2] == f"Image {first_id}"  # the picture keeps its alt text in the lightbox
+    # the picture keeps its alt text in the lightbox (its id as words: it has no title)
+    assert state[2] == readable_id(first_id) and not state[2].startswith("Image ")
     assert state[3] == ["Previous image", "Next image", "Close"]
     driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     WebDriverWait(driver, 5).until(

@@ -666,10 +666,12 @@ def test_feed_and_sitemap_are_well_formed_whatever_the_names_hold(site_root: Pat
     assert feed.findtext(f"{ATOM}title") == "My <Gallery> & co"
     assert feed.findtext(f"{ATOM}subtitle") == "desc <&>"
     entries = feed.findall(f"{ATOM}entry")
-    assert [e.findtext(f"{ATOM}title") for e in entries] == ["odd<&>id", "plain"]
+    # titles are readable forms of the ids (issue 12), control characters dropped
+    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Odd<&> id", "Plain"]
     assert entries[0].findtext(f"{ATOM}author/{ATOM}name") == "user <&>"
     content = entries[0].findtext(f"{ATOM}content") or ""
-    assert "odd&lt;&amp;&gt;id" in content and "user &lt;&amp;&gt;" in content
+    # the entry's HTML holds the words escaped, never as markup
+    assert 'alt="Odd&lt;&amp;&gt; id"' in content and "<&>" not in content
 
     sitemap = ET.parse(out / "sitemap.xml").getroot()
     locs = [loc.text or "" for loc in sitemap.iter(f"{SITEMAP}loc")]

@@ -100,8 +100,13 @@ def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_
         )
     imgs = [a for a in parse(out / "index.html").find("img")]
     assert len(imgs) == 25
+    # The first row loads at once (the first picture with high priority), the rest lazily.
+    eager = [img for img in imgs if img.get("loading") != "lazy"]
+    assert 1 <= len(eager) <= 8 and imgs[: len(eager)] == eager
+    assert imgs[0].get("fetchpriority") == "high"
+    assert all(img.get("fetchpriority") is None for img in imgs[1:])
     for img in imgs:
-        assert img["loading"] == "lazy" and img["decoding"] == "async"
+        assert img["decoding"] == "async"
         assert int(img["width"] or 0) > 0 and int(img["height"] or 0) > 0 and img["alt"]
         assert (out / (img["src"] or "")).is_file()
     assert "<script>" not in html.split("</head>")[1]  # no inline script in the body
@@ -251,7 +256,7 @@ def test_video_has_poster_and_playable_source(catalog: Catalog, tmp_path: Path):
     page = parse(out / "image" / "clip.html")
     video = page.find("video")[0]
     assert "controls" in video and (out / "image" / (video["poster"] or "")).resolve().is_file()
-    assert video["aria-label"] == "Video clip"  # a video has no alt: it is named like one
+    assert video["aria-label"] == "Video: Clip"  # a video has no alt: it is named like one
     source = page.find("source")[0]
     assert source["type"] == "video/mp4"
     published = (out / "image" / (source["src"] or "")).resolve().read_bytes()
@@ -393,7 +398,8 @@ def test_site_toml_title_and_base_url_are_used(gallery: Catalog, tmp_path: Path)
     assert "<loc>https://toml.example/p/image/img00.html</loc>" in (out / "sitemap.xml").read_text()
     feed = ET.parse(out / "feed.xml").getroot()
     titles = [e.text for e in feed.iter("{http://www.w3.org/2005/Atom}title")][1:]
-    assert titles == ["img24", "img23", "img22", "img21", "img20"]  # the newest feed_size
+    # the newest feed_size, named by their ids as words (they have no titles)
+    assert titles == ["Img24", "Img23", "Img22", "Img21", "Img20"]
     # --base-url wins over site.toml
     with Catalog.open(root) as catalog:
         build_site(catalog, out, base_url="https://flag.example")

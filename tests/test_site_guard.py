@@ -20,6 +20,7 @@ GUARDED: dict[str, list[str]] = {
     "approve": ["approve", "x"],
     "reject": ["reject", "x"],
     "stats": ["stats"],
+    "set": ["set", "x", "--title", "t"],
     "list": ["list"],
     "path": ["path", "x"],
     "dupes": ["dupes"],

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageStat
-from process_helpers import photo
+from process_helpers import NO_DISPLAY, photo
 
 from cvgallery import store
 from cvgallery.catalog import Catalog
@@ -153,7 +153,7 @@ GREYS = '[stages.greys]\nkind = "toy-grey"\ninput = "web-optimized"\nlevel = 2\n
 
 
 def configure(root: Path, toml: str) -> None:
-    (root / "site.toml").write_text(toml, encoding="utf-8")
+    (root / "site.toml").write_text(NO_DISPLAY + toml, encoding="utf-8")
 
 
 @pytest.fixture

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnknownImage
+from ..metadata import PictureMeta
 from .facts import FileFacts
 
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 REVIEW_STATES = ("pending", "approved", "rejected")
+
+#: the words shown with a picture: `cvgallery set` option -> images column
+WORD_COLUMNS = {"title": "title", "caption": "caption", "alt": "alt_text"}
 
 
 @dataclass
@@ -75,14 +79,18 @@ class Images:
         approved: bool = False,
         rejection_reason: str | None = None,
         parent_id: str | None = None,
+        meta: PictureMeta | None = None,
     ) -> None:
-        """Insert an image row; a ``rejection_reason`` registers it rejected."""
+        """Insert an image row; a ``rejection_reason`` registers it rejected; ``meta`` is
+        what the file says about itself (title, caption, alt, capture date, camera)."""
         rejected = rejection_reason is not None
+        m = meta or PictureMeta()
         self.conn.execute(
             f"""INSERT INTO images (id, sha256, original_url, username, approved, rejected,
                                     rejection_reason, width, height, file_size, mime_type,
-                                    parent_id, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
+                                    parent_id, title, caption, alt_text, taken_at, camera,
+                                    lens, exposure, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}, {NOW})""",
             (
                 image_id,
                 facts.sha256,
@@ -96,8 +104,39 @@ class Images:
                 facts.file_size,
                 facts.mime_type,
                 parent_id,
+                m.title,
+                m.caption,
+                m.alt,
+                m.taken_at,
+                m.camera,
+                m.lens,
+                m.exposure,
             ),
         )
+
+    def set_words(self, image_id: str, words: dict[str, str | None]) -> bool:
+        """Set some of title, caption and alt (keys of WORD_COLUMNS; None or "" clears one).
+        False when there is no such image."""
+        unknown = set(words) - set(WORD_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a word of a picture: {sorted(unknown)[0]!r}")
+        if not words:
+            return self.exists(image_id)
+        # Column names come from WORD_COLUMNS only; every value is a parameter.
+        assignments = ", ".join(f"{WORD_COLUMNS[k]} = ?" for k in words)
+        values = [v if v else None for v in words.values()]
+        cur = self.conn.execute(
+            f"UPDATE images SET {assignments} WHERE id = ?", (*values, image_id)
+        )
+        return bool(cur.rowcount)
+
+    def words(self, image_id: str) -> dict[str, str | None]:
+        row = self.conn.execute(
+            "SELECT title, caption, alt_text FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownImage(image_id)
+        return {"title": row[0], "caption": row[1], "alt": row[2]}
 
     def add_child(self, child_id: str, parent_id: str, facts: FileFacts) -> None:
         """Insert or update a derived child (never approved on its own)."""
@@ -303,6 +342,7 @@ class Images:
 
 _LISTING_COLUMNS = """i.id, i.username, i.original_url, i.width, i.height, i.file_size,
     i.mime_type, i.created_at, i.approved, i.rejected, i.rejection_reason, i.phash,
+    i.title, i.caption, i.alt_text, i.taken_at,
     (SELECT file_path FROM artifacts a WHERE a.image_id = i.id
      AND a.stage IN ('upstream', 'video-sources')
      ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path,

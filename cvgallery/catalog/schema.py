@@ -166,6 +166,21 @@ SCHEMA_4 = """
 ALTER TABLE images ADD COLUMN phash TEXT;
 """
 
+# Words and capture facts shown with a picture (issue 12, "pictures"): title, caption and
+# alt text (read from IPTC/XMP/EXIF at add, set with `cvgallery set`), taken_at (ISO 8601
+# local time of capture, with its UTC offset when the file says it: EXIF DateTimeOriginal
+# + OffsetTimeOriginal, a video's creation_time), and a camera line's parts (camera, lens,
+# exposure), shown only with show_exif. Never a location.
+SCHEMA_PICTURE_WORDS = """
+ALTER TABLE images ADD COLUMN title TEXT;
+ALTER TABLE images ADD COLUMN caption TEXT;
+ALTER TABLE images ADD COLUMN alt_text TEXT;
+ALTER TABLE images ADD COLUMN taken_at TEXT;
+ALTER TABLE images ADD COLUMN camera TEXT;
+ALTER TABLE images ADD COLUMN lens TEXT;
+ALTER TABLE images ADD COLUMN exposure TEXT;
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -196,6 +211,11 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("jobs.variant for stages with several outputs per source", _script(SCHEMA_3)),
     ("images.phash for near-duplicate detection", _script(SCHEMA_4)),
+    (
+        "picture words and capture facts: title, caption, alt_text, taken_at, camera, lens, "
+        "exposure",
+        _script(SCHEMA_PICTURE_WORDS),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -37,7 +37,7 @@ class Catalog:
         self.images = Images(conn)
         self.artifacts = Artifacts(conn)
         self.jobs = JobQueue(conn)
-        self.gallery = Gallery(conn)
+        self.gallery = Gallery(conn, config.sort)
         self.archive = Archive(conn)
         self.checks = Checks(conn)
 

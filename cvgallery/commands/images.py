@@ -89,8 +89,10 @@ def listing(
     ids = [str(r["id"]) for r in rows]
     data = [
         {k: r[k] for k in ("id", "username", "original_url", "width", "height", "file_size",
-                           "mime_type", "created_at", "rejection_reason")}
-        | {"state": "approved" if r["approved"] else "rejected" if r["rejected"] else "pending"}
+                           "mime_type", "created_at", "rejection_reason", "title", "caption",
+                           "taken_at")}
+        | {"alt": r["alt_text"],
+           "state": "approved" if r["approved"] else "rejected" if r["rejected"] else "pending"}
         for r in rows
     ]  # fmt: skip
     return Report(output=ids_output(ids, nul), output_newlines=not nul, summary="", data=data)
@@ -183,4 +185,84 @@ def artifact_sync(catalog: Catalog, stage: str, directory: Path) -> Report:
         else:
             report.lines.append(f"logged {shown(r.image_id)} {stage} {shown(r.file_path)}")
     report.summary = f"{len(report.lines)} logged, {len(report.failures)} failed"
+    return report
+
+
+# -- words shown with a picture: `cvgallery set` ------------------------------------------------
+
+WORD_LIMITS = {"title": 200, "caption": 4000, "alt": 1000}
+
+
+def clean_words(words: dict[str, Any], where: str) -> dict[str, str | None]:
+    """Checked words: known keys, text (or null/"" to clear), within the length limits;
+    control characters other than a caption's line breaks become spaces."""
+    from ..errors import UsageError
+    from ..metadata import _clean
+
+    out: dict[str, str | None] = {}
+    for key, value in words.items():
+        if key not in WORD_LIMITS:
+            raise UsageError(f"{where}: unknown field {key!r} (title, caption, alt)")
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{where}: {key} must be text or null, not {value!r}")
+        if value is not None and len(value) > WORD_LIMITS[key]:
+            raise UsageError(
+                f"{where}: {key} is {len(value)} characters long; at most {WORD_LIMITS[key]}"
+            )
+        out[key] = _clean(value, WORD_LIMITS[key], one_line=key != "caption")
+    return out
+
+
+def parse_word_lines(lines: Iterable[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """`cvgallery set -`: one JSON object a line, {"id": ..., "title": ..., "caption": ...,
+    "alt": ...}; a missing field is left as it is, null or "" clears it. Returns the entries
+    and one message per line that cannot be used (the others still are)."""
+    import json
+
+    entries: list[tuple[str, dict[str, Any]]] = []
+    failures: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"stdin line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            failures.append(f"Error: {where}: not JSON ({exc.msg} at char {exc.pos})")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            failures.append(f'Error: {where}: expected an object with "id" and words')
+            continue
+        image_id = record.pop("id")
+        entries.append((image_id, record))
+    return entries, failures
+
+
+def set_words(
+    catalog: Catalog, entries: list[tuple[str, dict[str, Any]]], failures: list[str] | None = None
+) -> Report:
+    """`cvgallery set`: title, caption and alt text of each (name, words); a name is an id
+    or a registered file's name. Unknown images and bad words fail alone."""
+    from ..errors import UsageError
+
+    report = Report(failures=list(failures or []))
+    changed = 0
+    with catalog.transaction():
+        for name, words in entries:
+            image_id = catalog.images.resolve(name)
+            if image_id is None:
+                report.failures.append(f"Error: unknown image id: {name!r}")
+                continue
+            try:
+                clean = clean_words(words, shown(image_id))
+            except UsageError as exc:
+                report.failures.append(f"Error: {exc}")
+                continue
+            if not clean:
+                report.failures.append(f"Error: {shown(image_id)}: no title, caption or alt")
+                continue
+            catalog.images.set_words(image_id, clean)
+            changed += 1
+            report.lines.append(f"set {image_id}: {', '.join(sorted(clean))}")
+    report.summary = f"set {changed}, failed {len(report.failures)}"
     return report

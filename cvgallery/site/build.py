@@ -148,7 +148,7 @@ def _place_media(
     foreign = catalog.artifacts.foreign(PUBLISHED_STAGES)
     kept = []
     for item in items:
-        media = [item.web, item.thumb, *item.larger, *item.derived]
+        media = item.media()  # web copy, thumbnail, display sizes, larger, derived
         try:
             for m in media:
                 if m.src not in placed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,13 @@ def render_site(
         "generator": f"cvgallery {cvgallery.__version__}",
         "image_count": len(images),
         "feed_url": "feed.xml",
+        # Sharing and search: every page has a description and, with base_url, an og:image.
+        # (the same on every page whatever changes: one new picture rewrites no other page)
+        "summary": config.description or f"Pictures from {config.title}.",
+        "cover": images[0] if images else None,
+        "show_exif": config.show_exif,
+        # The navigation's link home, not a second "Gallery" beside a title that says it.
+        "home_label": "Photos" if re.search(r"\bgallery\b", config.title, re.I) else "Gallery",
     }
     common: dict[str, Any] = {
         "site": site,

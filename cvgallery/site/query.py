@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -23,6 +24,21 @@ VIDEO_REMUX = "remux-1"
 SLUG_MAX_BYTES = 200
 _PLAIN_EXT = re.compile(r"[a-z0-9]{1,8}")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
+#: picture formats a page offers, in the browser's order of preference (<source> order)
+PICTURE_TYPES = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
+_EXT_FORMAT = {"avif": "avif", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
+#: the width a shared picture (og:image) should have: the smallest JPEG at least this wide
+SHARE_WIDTH = 1200
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
+
+
+def readable_id(image_id: str) -> str:
+    """An id as words, for a picture nobody named: "photo-062" -> "Photo 062"."""
+    text = " ".join(re.sub(r"[-_]+", " ", image_id).split())
+    if text[:1].islower():
+        text = text[0].upper() + text[1:]
+    return text or image_id
 
 
 def _slug_char(ch: str) -> bool:
@@ -104,8 +120,12 @@ def safe_source_url(url: str | None) -> str | None:
     return url
 
 
-def placeholder_uri(blurhash: str | None, width: int = 8, height: int = 6) -> str | None:
-    """The BlurHash decoded at build time to a tiny PNG data URI (works with JavaScript off)."""
+def placeholder_uri(blurhash: str | None, width: int = 4, height: int = 3) -> str | None:
+    """The BlurHash decoded at build time to a tiny PNG data URI (works with JavaScript off).
+
+    4x3 pixels, which the theme stretches over the whole picture (smoothly: browsers scale
+    backgrounds bilinearly); a 4x3-component hash has no finer detail to show, and it costs
+    ~150 bytes an item on an index page instead of ~250 at 8x6."""
     if not blurhash:
         return None
     import blurhash_rs
@@ -143,6 +163,22 @@ class Media:
 
 
 @dataclass
+class Source:
+    """One format of a picture: its MIME type and its files by width (a srcset)."""
+
+    type: str
+    files: list[Media]
+
+    @property
+    def srcset(self) -> str:
+        return ", ".join(f"{m.src} {m.width}w" for m in self.files)
+
+    @property
+    def largest(self) -> Media:
+        return self.files[-1]
+
+
+@dataclass
 class ImageItem:
     """One gallery image as templates see it (see themes/default/README.md)."""
 
@@ -170,12 +206,85 @@ class ImageItem:
     original_height: int | None = None
     prev: ImageItem | None = None
     next: ImageItem | None = None
+    #: words: the picture's own title, caption and alt text (None when not given)
+    title: str | None = None
+    caption: str | None = None
+    alt_text: str | None = None
+    #: capture date, ISO 8601 local time (with "+HH:MM" when known); None when unknown
+    taken_at: str | None = None
+    camera: str | None = None
+    lens: str | None = None
+    exposure: str | None = None
+    #: the picture in each format, by width: the <source>s (avif, webp) then the <img>'s
+    #: (JPEG, the web copy included); see ``sources`` and ``img``
+    formats: list[Source] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """What the picture is called: its title, else its id as words."""
+        return self.title or readable_id(self.id)
 
     @property
     def alt(self) -> str:
-        by = f" by {self.username}" if self.username else ""
-        kind = "Video" if self.video else "Image"
-        return f"{kind} {self.id}{by}"
+        """Alt text: the one given, else the title, else the id as words."""
+        return self.alt_text or self.name
+
+    @property
+    def img(self) -> Source:
+        """The files of the <img> (JPEG where there is one: every browser shows it)."""
+        for source in self.formats:
+            if source.type == PICTURE_TYPES["jpeg"]:
+                return source
+        return self.formats[-1] if self.formats else Source("", [self.web])
+
+    @property
+    def sources(self) -> list[Source]:
+        """The <source> elements before the <img>: the modern formats, best first."""
+        img = self.img
+        return [s for s in self.formats if s is not img]
+
+    @property
+    def srcset(self) -> str:
+        return self.img.srcset
+
+    @property
+    def largest(self) -> Media:
+        """The widest file of the picture (it is never shown larger than this)."""
+        return max((s.largest for s in self.formats), key=_width, default=self.web)
+
+    @property
+    def max_width(self) -> int:
+        return self.largest.width or self.width
+
+    @property
+    def share(self) -> Media:
+        """The JPEG for og:image and the feed: the smallest at least SHARE_WIDTH wide."""
+        files = self.img.files
+        return next((m for m in files if _width(m) >= SHARE_WIDTH), files[-1])
+
+    @property
+    def taken_label(self) -> str | None:
+        """The capture date as people read it: "28 December 2005, 03:25"."""
+        if not self.taken_at:
+            return None
+        m = re.match(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?", self.taken_at)
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            return self.taken_at
+        year, month, day, hour, minute = m.groups()
+        text = f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
+        return f"{text}, {hour}:{minute}" if hour else text
+
+    @property
+    def camera_line(self) -> str | None:
+        """Camera, lens and exposure (shown only with show_exif)."""
+        return " · ".join(p for p in (self.camera, self.lens, self.exposure) if p) or None
+
+    def media(self) -> list[Media]:
+        """Every file the pages use, to place in the output (the video apart)."""
+        return [
+            self.web, self.thumb, *self.larger, *self.derived,
+            *(m for s in self.formats for m in s.files),
+        ]  # fmt: skip
 
     @property
     def aspect(self) -> float:
@@ -213,6 +322,7 @@ def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> 
             video_type = _VIDEO_TYPES.get("." + r.video_path.rsplit(".", 1)[-1].lower())
         slug = page_of[image_id]
         username = str(r.username) if r.username else None
+        formats = _formats(web, r.display, hidden)
         items.append(
             ImageItem(
                 id=image_id,
@@ -234,9 +344,45 @@ def make_items(rows: list[GalleryRow], hidden: frozenset[str] = frozenset()) -> 
                 video_type=video_type,
                 original_width=_i(r.width),
                 original_height=_i(r.height),
+                title=r.title or None,
+                caption=r.caption or None,
+                alt_text=r.alt_text or None,
+                taken_at=r.taken_at or None,
+                camera=r.camera or None,
+                lens=r.lens or None,
+                exposure=r.exposure or None,
+                formats=formats,
             )
         )
     return items
+
+
+def _formats(web: Media, display: str | None, hidden: frozenset[str]) -> list[Source]:
+    """The web copy and the display-* files grouped by format (by file extension), each
+    group by width with one file per width; ordered avif, webp, jpeg."""
+    groups: dict[str, dict[int, Media]] = {}
+    web_format = _EXT_FORMAT.get(web.path.rsplit(".", 1)[-1].lower())
+    if web_format and web.width:
+        groups.setdefault(web_format, {})[web.width] = web
+    try:
+        rows = json.loads(display) if display else []
+    except ValueError:
+        rows = []
+    for stage, path, sha, width, height in sorted(rows, key=lambda r: (str(r[0]), str(r[1]))):
+        fmt = _EXT_FORMAT.get(str(path).rsplit(".", 1)[-1].lower())
+        w = _i(width)
+        if fmt is None or w is None or stage in hidden:
+            continue
+        groups.setdefault(fmt, {}).setdefault(w, Media(media_name(sha, path), path, w, _i(height)))
+    return [
+        Source(PICTURE_TYPES[fmt], [files[w] for w in sorted(files)])
+        for fmt in PICTURE_TYPES
+        if (files := groups.get(fmt))
+    ]
+
+
+def _width(media: Media) -> int:
+    return media.width or 0
 
 
 def attach_derived(

@@ -1,4 +1,5 @@
-"""Built-in resize stages (thumbnails-small, web-optimized, ersgan-thumbnails).
+"""Built-in resize stages (thumbnails-small, web-optimized, ersgan-thumbnails, the display
+sizes display-<w> and display-<w>-<format>).
 
 One task per source image makes every resize stage fed by that source, from a single
 decode: a JPEG is decoded in draft mode (DCT-domain scaling) at the smallest scale that
@@ -10,7 +11,14 @@ brought to 8-bit L/LA/RGB/RGBA (cvgallery.pixels.eight_bit: 16-bit scaled by bit
 transparent colour key becomes alpha; alpha flattened on white for JPEG); an embedded ICC
 profile that is not sRGB is converted to sRGB (kept in the
 output when littleCMS cannot convert it). Outputs of equal size share one resize, and
-outputs of equal size, format and quality share one encode.
+outputs of equal size, format, quality and effort share one encode. Smaller sizes are
+resized from a larger one already made when it is at least 1.5x as wide (2400 -> 1600,
+1600 -> 800 -> 400): a third less resampling than from the full decode each time, within
+55 dB PSNR of it (benchmarks/bench_formats.py).
+
+A stage with ``min_source`` is planned only for sources wider than that (their longer edge
+with fit = "fit"): a display size is skipped when the source is no wider than the next
+smaller size, whose pixels it would only repeat.
 
 ``processing_params`` records size, fit, format, quality, the generator marker, the
 Pillow version and the source's sha256; ``config_key`` is what `process` compares to
@@ -26,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import PIL
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, features
 
 from .. import store
 from ..config import DEFAULT_MAX_PIXELS, IMAGE_FORMATS, StageConfig
@@ -66,6 +74,11 @@ class ResizeSettings:
     format: str = "jpeg"
     #: encoder quality 1..100
     quality: int = 85
+    #: only sources wider than this (their longer edge with fit = "fit") get this stage
+    min_source: int = 0
+    #: encoder effort 0..6 for webp (libwebp's method) and avif (speed 10 - effort); None:
+    #: 4 up to 1000 px wide, 2 above (3..6 cost 2.5-3x the time for 4-10% fewer bytes there)
+    effort: int | None = None
 
     def __post_init__(self) -> None:
         fmt = self.format.lower()
@@ -100,11 +113,30 @@ class ResizeKind(StageKind):
             return f"quality must be an integer 1..100, not {settings.quality!r}"
         if settings.size < 1:
             return f"size must be an integer >= 1, not {settings.size!r}"
+        if settings.min_source < 0:
+            return f"min_source must be an integer >= 0, not {settings.min_source!r}"
+        if settings.effort is not None and not 0 <= settings.effort <= 6:
+            return f"effort must be an integer 0..6, not {settings.effort!r}"
+        if settings.format == "avif" and not features.check("avif"):
+            return "format: this Pillow cannot write AVIF (pip install 'pillow>=11.3')"
         return None
 
     def config_key(self, cfg: StageConfig) -> str:
         s = cfg.settings
-        return f"resize size={s.size} fit={s.fit} format={s.format} quality={s.quality}"
+        key = f"resize size={s.size} fit={s.fit} format={s.format} quality={s.quality}"
+        # Only when set: the keys of artifacts made before effort existed stay current.
+        return key if s.effort is None else f"{key} effort={s.effort}"
+
+    def plan(self, catalog: Any, cfg: StageConfig) -> tuple[int, int]:
+        s = cfg.settings
+        return catalog.jobs.plan(  # type: ignore[no-any-return]
+            cfg.name,
+            cfg.input,
+            self.config_key(cfg),
+            self.video_input(catalog.config, cfg),
+            wider_than=s.min_source,
+            edge="longer" if s.fit == "fit" else "width",
+        )
 
     def group_key(self, cfg: StageConfig) -> tuple[str, str]:
         return ("resize", cfg.input)
@@ -162,6 +194,7 @@ class ResizeKind(StageKind):
             "fit": s.fit,
             "format": s.format,
             "quality": s.quality,
+            **({} if s.effort is None else {"effort": s.effort}),
             "pillow": PIL.__version__,
             "source_sha256": source_sha256,
         }
@@ -189,20 +222,20 @@ def make_resized(task: ResizeTask) -> list[Made]:
     except Exception as exc:
         reason = _decode_error(task.source, exc, task.max_pixels)
         return [Made(o.stage, error=reason) for o in task.outputs]
-    resized: dict[tuple[int, int], Image.Image] = {}
+    # From the full displayed size, not the draft's: the output does not depend on the DCT
+    # scale the decoder picked.
+    boxes = {o.stage: output_size(*full, o.params["size"], o.params["fit"]) for o in task.outputs}
+    resized = _resize_all(im, set(boxes.values()))
     encoded: dict[tuple[Any, ...], tuple[bytes, tuple[int, int]]] = {}
     results = []
     for out in task.outputs:
         p = out.params
         try:
-            # From the full displayed size, not the draft's: the output does not depend
-            # on the DCT scale the decoder picked.
-            box = output_size(*full, p["size"], p["fit"])
-            key = (box, p["format"], p["quality"])
+            box = boxes[out.stage]
+            effort = _effort(p.get("effort"), box[0])
+            key = (box, p["format"], p["quality"], effort)
             if key not in encoded:
-                if box not in resized:
-                    resized[box] = im if im.size == box else _resize(im, box)
-                encoded[key] = (_encode(resized[box], p["format"], p["quality"], icc), box)
+                encoded[key] = (_encode(resized[box], p["format"], p["quality"], icc, effort), box)
             data, (w, h) = encoded[key]
             with store.atomic_path(Path(out.dest), tag=task.tag) as tmp:
                 tmp.write_bytes(data)
@@ -218,6 +251,34 @@ def make_resized(task: ResizeTask) -> list[Made]:
         except Exception as exc:
             results.append(Made(out.stage, error=f"{task.source}: {type(exc).__name__}: {exc}"))
     return results
+
+
+#: a size is resized from an earlier, larger one when that is at least this much larger
+CASCADE = 1.5
+
+
+def _resize_all(im: Image.Image, boxes: set[tuple[int, int]]) -> dict[tuple[int, int], Image.Image]:
+    """Every box, largest first, each from the smallest picture already made that is at
+    least CASCADE times its size (else from the decoded picture)."""
+    done: dict[tuple[int, int], Image.Image] = {}
+    for box in sorted(boxes, key=lambda b: (-b[0] * b[1], b)):
+        if im.size == box:
+            done[box] = im
+            continue
+        bases = [
+            p for p in done.values()
+            if p.width >= CASCADE * box[0] and p.height >= CASCADE * box[1]
+        ]  # fmt: skip
+        base = min(bases, key=lambda p: p.width * p.height, default=im)
+        done[box] = _resize(base, box)
+    return done
+
+
+def _effort(effort: int | None, width: int) -> int:
+    """The encoder effort of a webp or avif output (see ResizeSettings.effort)."""
+    if effort is not None:
+        return int(effort)
+    return 4 if width <= 1000 else 2
 
 
 def _decode(
@@ -301,7 +362,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | N
     return im, icc if im.mode in ("RGB", "RGBA") else None
 
 
-def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+def _encode(
+    im: Image.Image, fmt: str, quality: int, icc: bytes | None, effort: int = 4
+) -> bytes:
     im, keep_icc = _to_srgb(im, icc)
     if fmt == "jpeg":
         if im.mode in ("RGBA", "LA"):
@@ -311,7 +374,7 @@ def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes
             im = flat
         elif im.mode not in ("RGB", "L"):
             im = im.convert("RGB")
-    elif fmt == "webp" and im.mode not in ("RGB", "RGBA"):
+    elif fmt in ("webp", "avif") and im.mode not in ("RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode else "RGB")
     buf = io.BytesIO()
     kw: dict[str, Any] = {}
@@ -320,7 +383,9 @@ def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=quality, **kw)
     elif fmt == "webp":
-        im.save(buf, "WEBP", quality=quality, **kw)
+        im.save(buf, "WEBP", quality=quality, method=effort, **kw)
+    elif fmt == "avif":
+        im.save(buf, "AVIF", quality=quality, speed=10 - effort, **kw)
     else:
         im.save(buf, "PNG", **kw)
     return buf.getvalue()
