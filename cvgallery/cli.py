@@ -216,7 +216,8 @@ def add(
     """Register image and video files or folders (recursively) in the catalog.
 
     The id is the file name without extension; a different picture with a name already
-    taken gets <name>-<8 hex of its sha256>. Prints added, duplicate or rejected per file.
+    taken gets <name>-<8 hex of its sha256>. Prints added, duplicate, rejected or skipped
+    per file.
     """
     from .commands import images as image_commands
 
