@@ -97,8 +97,8 @@ def process(
     try:
         for wave in waves:
             for group in _groups(config, wave):
-                for name in group:
-                    current, blocked = plan_stage(catalog, config.stages[name])
+                cfgs = [config.stages[name] for name in group]
+                for current, blocked in kind_of(cfgs[0]).plan_group(catalog, cfgs):
                     report.skipped += current
                     report.blocked += blocked
                 runner.run(group)
