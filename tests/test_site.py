@@ -105,8 +105,8 @@ def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_
     assert 1 <= len(eager) < len(imgs) and imgs[: len(eager)] == eager
     assert imgs[0].get("fetchpriority") == "high"
     assert all(img.get("fetchpriority") is None for img in imgs[1:])
-    for img in imgs:
-        assert img["decoding"] == "async"
+    for img in imgs:  # lazy ones decode off the main thread; the first screen paints at once
+        assert img.get("decoding") == ("async" if img.get("loading") == "lazy" else None)
         assert int(img["width"] or 0) > 0 and int(img["height"] or 0) > 0 and img["alt"]
         assert (out / (img["src"] or "")).is_file()
     assert "<script>" not in html.split("</head>")[1]  # no inline script in the body
