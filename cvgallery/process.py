@@ -104,18 +104,20 @@ def process(
         catalog.jobs.retry_failed(config.max_retries_for)
     groups = [group for wave in waves for group in _groups(config, wave)]
     for group in groups:  # queue what can be known now, for the progress total
-        for name in group:
-            plan_stage(catalog, config.stages[name])
+        cfgs = [config.stages[name] for name in group]
+        kind_of(cfgs[0]).plan_group(catalog, cfgs)
     runner = Runner(catalog, report, workers or os.cpu_count() or 1, on_progress, on_stage)
     try:
         runner.expect(groups)
         for group in groups:
-            for name in group:  # again: the earlier groups' outputs may need more jobs
-                current, blocked = plan_stage(catalog, config.stages[name])
+            # again: the earlier groups' outputs may need more jobs
+            cfgs = [config.stages[name] for name in group]
+            planned = kind_of(cfgs[0]).plan_group(catalog, cfgs)
+            for cfg, (current, blocked) in zip(cfgs, planned, strict=True):
                 report.skipped += current
                 report.blocked += blocked
                 if blocked:
-                    exhausted = catalog.jobs.exhausted(name, config.max_retries_for(name))
+                    exhausted = catalog.jobs.exhausted(cfg.name, config.max_retries_for(cfg.name))
                     report.exhausted += min(blocked, exhausted)
             runner.run(group)
     finally:

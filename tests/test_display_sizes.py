@@ -288,3 +288,34 @@ def test_home_page_with_60_items_in_every_size_is_under_60_kb(
     home = tmp_path / "out" / "index.html"
     assert len(parse(home).find("figure")) == 60 and len(parse(home).find("source")) == 60
     assert home.stat().st_size < 60 * 1024, home.stat().st_size
+
+
+def test_one_read_counts_agree_with_planning_each_size(catalog: Catalog, tmp_path: Path) -> None:
+    add_photos(catalog, tmp_path / "in", {"big": (1700, 1000), "small": (300, 200)})
+    process(catalog, workers=1)
+    with catalog.transaction():  # one output of one picture made from other settings
+        catalog.conn.execute(
+            "UPDATE artifacts SET processing_params = json_set(processing_params, "
+            "'$.config_key', 'old') WHERE image_id = 'big' AND stage = 'display-800-webp'"
+        )
+        catalog.conn.execute(
+            "DELETE FROM artifacts WHERE image_id = 'small' AND stage = 'web-optimized'"
+        )
+    resize = resize_stage.RESIZE
+    cfgs = [c for c in catalog.config.stages.values() if c.kind == "resize" and c.input == "upstream"]
+    outputs = [
+        (c.name, resize.config_key(c), c.settings.min_source,
+         "longer" if c.settings.fit == "fit" else "width")
+        for c in cfgs
+    ]  # fmt: skip
+    counts = catalog.jobs.stale_counts("upstream", outputs, "video-frames")
+    assert counts["display-800-webp"] == (0, 1)  # the small one has no 800 copy at all
+    assert counts["web-optimized"] == (1, 1)
+    # big's 2400 is its own 1700 px, made; small (300 px) has no display JPEG at all
+    assert counts["display-2400"] == (1, 0) and counts["display-800"] == (1, 0)
+    planned = resize.plan_group(catalog, cfgs)
+    assert [p[0] for p in planned] == [counts[c.name][0] for c in cfgs]
+    pending = catalog.conn.execute(
+        "SELECT image_id, stage FROM jobs WHERE status = 'pending' ORDER BY stage"
+    ).fetchall()
+    assert [tuple(r) for r in pending] == [("big", "display-800-webp"), ("small", "web-optimized")]

@@ -100,13 +100,13 @@ def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_
         )
     imgs = [a for a in parse(out / "index.html").find("img")]
     assert len(imgs) == 25
-    # The first row loads at once (the first picture with high priority), the rest lazily.
+    # The first screen loads at once (the first picture with high priority), the rest lazily.
     eager = [img for img in imgs if img.get("loading") != "lazy"]
-    assert 1 <= len(eager) <= 8 and imgs[: len(eager)] == eager
+    assert 1 <= len(eager) < len(imgs) and imgs[: len(eager)] == eager
     assert imgs[0].get("fetchpriority") == "high"
     assert all(img.get("fetchpriority") is None for img in imgs[1:])
-    for img in imgs:
-        assert img["decoding"] == "async"
+    for img in imgs:  # lazy ones decode off the main thread; the first screen paints at once
+        assert img.get("decoding") == ("async" if img.get("loading") == "lazy" else None)
         assert int(img["width"] or 0) > 0 and int(img["height"] or 0) > 0 and img["alt"]
         assert (out / (img["src"] or "")).is_file()
     assert "<script>" not in html.split("</head>")[1]  # no inline script in the body

@@ -120,6 +120,48 @@ class JobQueue:
             ).fetchone()
         return int(current), int(blocked)
 
+    def stale_counts(
+        self,
+        input_stage: str,
+        outputs: list[tuple[str, str, int, str]],
+        video_input: str | None = None,
+    ) -> dict[str, tuple[int, int]]:
+        """For stages made from one input, (current, missing or outdated) per stage, in one
+        read of the images: what :meth:`plan` counts before it queues anything. ``outputs``
+        holds (stage, config_key, wider_than, edge) as :meth:`plan` takes them."""
+        source, source_params = _source(video_input)
+        outdated = _OUTDATED.format(extra="")
+        columns, sums, params = [], [], []
+        for n, (stage, config_key, wider_than, edge) in enumerate(outputs):
+            size = "max(src.width, src.height)" if edge == "longer" else "src.width"
+            columns.append(
+                f"""(? = 0 OR src.width IS NULL OR {size} > ?) AS wanted{n},
+                    COALESCE((SELECT CASE WHEN {_SURELY_CURRENT} THEN 0 ELSE {outdated} END
+                              FROM artifacts o WHERE o.image_id = i.id AND o.stage = ?), 1)
+                    AS stale{n}"""
+            )
+            sums.append(
+                f"COALESCE(SUM(wanted{n} AND NOT stale{n}), 0), "
+                f"COALESCE(SUM(wanted{n} AND stale{n}), 0)"
+            )
+            params += [wider_than, wider_than, config_key, config_key, stage]
+        if not outputs:
+            return {}
+        # MATERIALIZED: each row's tests run once (a flattened subquery would run them again
+        # for every SUM that names them).
+        row = self.conn.execute(
+            f"""WITH t AS MATERIALIZED (
+                    SELECT {", ".join(columns)} FROM images i
+                    JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
+                    WHERE i.approved = 1 AND i.parent_id IS NULL)
+                SELECT {", ".join(sums)} FROM t""",
+            (*params, *source_params, input_stage),
+        ).fetchone()
+        return {
+            stage: (int(row[2 * n]), int(row[2 * n + 1]))
+            for n, (stage, *_rest) in enumerate(outputs)
+        }
+
     def plan_pairs(
         self, stage: str, input_stage: str, each: str, separator: str, config_key: str
     ) -> tuple[int, int]:

@@ -163,6 +163,13 @@ class StageKind:
             cfg.name, cfg.input, self.config_key(cfg), self.video_input(catalog.config, cfg)
         )
 
+    def plan_group(
+        self, catalog: Catalog, cfgs: list[StageConfig]
+    ) -> list[tuple[int, int]]:
+        """:meth:`plan` for each stage of a group (see :meth:`group_key`); a kind may plan
+        them together (resize reads the images once for all its sizes)."""
+        return [self.plan(catalog, cfg) for cfg in cfgs]
+
     def task(self, ctx: TaskContext, stages: list[StageConfig], unit: Unit) -> Task:
         raise NotImplementedError
 

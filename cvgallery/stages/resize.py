@@ -147,6 +147,24 @@ class ResizeKind(StageKind):
             deps.add("video-frames")  # a video's resizes come from its poster frame
         return deps
 
+    def plan_group(self, catalog: Any, cfgs: list[StageConfig]) -> list[tuple[int, int]]:
+        """All the sizes of one input counted in one read; only a size with something
+        missing or outdated is planned in full (a no-op run reads the images once)."""
+        first = cfgs[0]
+        counts = catalog.jobs.stale_counts(
+            first.input,
+            [
+                (c.name, self.config_key(c), c.settings.min_source,
+                 "longer" if c.settings.fit == "fit" else "width")
+                for c in cfgs
+            ],
+            self.video_input(catalog.config, first),
+        )  # fmt: skip
+        return [
+            self.plan(catalog, c) if counts[c.name][1] else (counts[c.name][0], 0)
+            for c in cfgs
+        ]
+
     def video_input(self, config: Any, cfg: StageConfig) -> str | None:
         video = config.stages.get("video-frames")
         if cfg.input == "upstream" and video is not None and video.kind == "video":

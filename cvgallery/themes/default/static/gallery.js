@@ -66,25 +66,41 @@
       return files.length ? files[files.length - 1].w : 0;
     }));
   }
-  function sharpen(item) {
-    var img = item.img;
-    if (!img.complete || !img.currentSrc) return;
-    var shown = img.getBoundingClientRect().width, has = fileWidth(item, img.currentSrc);
-    if (has && shown * devicePixelRatio > has + 1 && has < widest(item)) {
-      var sizes = Math.ceil(shown) + "px";
-      Array.prototype.forEach.call(item.link.querySelectorAll("source, img"), function (el) {
+  // Checked in batches, all sizes read before any is written: one layout per batch, not
+  // one per picture that loads.
+  function sharpen(batch) {
+    var changes = batch.map(function (item) {
+      var img = item.img;
+      if (!img.complete || !img.currentSrc) return null;
+      var shown = img.getBoundingClientRect().width, has = fileWidth(item, img.currentSrc);
+      return has && shown * devicePixelRatio > has + 1 && has < widest(item) ? [item, shown] : null;
+    });
+    changes.forEach(function (change) {
+      if (!change) return;
+      var sizes = Math.ceil(change[1]) + "px";
+      Array.prototype.forEach.call(change[0].link.querySelectorAll("source, img"), function (el) {
         if (el.getAttribute("sizes") !== sizes) el.setAttribute("sizes", sizes);
       });
-    }
+    });
+  }
+  var loaded = [], sharpenTimer = 0;
+  function later(item) {
+    loaded.push(item);
+    if (!sharpenTimer) sharpenTimer = setTimeout(function () {
+      sharpenTimer = 0;
+      var batch = loaded;
+      loaded = [];
+      sharpen(batch);
+    }, 100);
   }
   items.forEach(function (item) {
-    item.img.addEventListener("load", function () { sharpen(item); });
-    sharpen(item);
+    item.img.addEventListener("load", function () { later(item); });
+    if (item.img.complete) later(item);
   });
   var resizeTimer = 0;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { items.forEach(sharpen); if (dialog && dialog.open) fit(); }, 150);
+    resizeTimer = setTimeout(function () { sharpen(items); if (dialog && dialog.open) fit(); }, 150);
   });
 
   if (!items.length || typeof HTMLDialogElement !== "function") return;
