@@ -2,17 +2,21 @@
 
 The query is the seed's "Gallery generation with metadata" (approved ⨝ web-optimized
 ⨝ blurhash_cache) widened with LEFT JOINs for the thumbnail, the ESRGAN upscale and
-the video source, so a whole gallery is read in one statement and a no-op build reads
-the catalog, never the image files. Rows are NamedTuples: cheap to hold for 100,000,
-cheap to fingerprint.
+the video source, so a whole gallery is read in one statement and a build reads the
+catalog, never the image files. Rows are NamedTuples, cheap to fingerprint.
+
+A build streams them (:meth:`Gallery.top_rows`, oldest first, one cursor, nothing held)
+and later fetches the few it renders by id (:meth:`Gallery.rows_by_id`); the same
+SELECT serves all three, so a column added to it reaches every path.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-GALLERY_SQL = """
+GALLERY_SELECT = """
 SELECT i.id, i.width, i.height, b.blurhash, a.file_path,
        i.username, i.original_url, i.created_at, i.parent_id, i.mime_type,
        a.sha256 AS web_sha, a.width AS web_w, a.height AS web_h,
@@ -26,8 +30,17 @@ LEFT JOIN artifacts t ON i.id = t.image_id AND t.stage = 'thumbnails-small'
 LEFT JOIN artifacts e ON i.id = e.image_id AND e.stage = 'ersgan-enhanced'
 LEFT JOIN artifacts v ON i.id = v.image_id AND v.stage = 'video-sources'
 WHERE i.approved = TRUE
-ORDER BY i.created_at DESC, i.id
 """
+GALLERY_ORDER = "ORDER BY i.created_at DESC, i.id"
+GALLERY_SQL = GALLERY_SELECT + GALLERY_ORDER + "\n"
+# Oldest first: the reverse of the newest-first order pages show, so index page N (counted
+# from the oldest) holds the same pictures whatever is added after it.
+_TOP_SQL = GALLERY_SELECT + "AND i.parent_id IS NULL\nORDER BY i.created_at, i.id DESC\n"
+_CHILD_SQL = GALLERY_SELECT + "AND i.parent_id IS NOT NULL\nORDER BY i.parent_id, " + (
+    GALLERY_ORDER.removeprefix("ORDER BY ") + "\n"
+)
+#: ids per IN (...) list: far below SQLite's limit on parameters
+BATCH = 500
 
 # Derived pictures that are not gallery images themselves (video frames, face-swap
 # results: rows with parent_id and no web-optimized copy), shown on their parent's page
@@ -93,7 +106,34 @@ class Gallery:
         self.conn = conn
 
     def rows(self) -> list[GalleryRow]:
+        """Every gallery row, newest first (the seed's order)."""
         return list(map(GalleryRow._make, self.conn.execute(GALLERY_SQL)))
+
+    def top_rows(self) -> Iterator[GalleryRow]:
+        """The rows without a parent, oldest first, straight from the cursor."""
+        return map(GalleryRow._make, self.conn.execute(_TOP_SQL))
+
+    def child_rows(self) -> Iterator[GalleryRow]:
+        """Rows with a parent (face-swap results...), by parent, newest first within one."""
+        return map(GalleryRow._make, self.conn.execute(_CHILD_SQL))
+
+    def rows_by_id(self, ids: Iterable[str]) -> dict[str, GalleryRow]:
+        """The gallery rows of these ids (those still in the gallery), in batches."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, GalleryRow] = {}
+        for start in range(0, len(wanted), BATCH):
+            batch = wanted[start : start + BATCH]
+            marks = ",".join("?" * len(batch))
+            sql = f"{GALLERY_SELECT}AND i.id IN ({marks})"
+            for row in map(GalleryRow._make, self.conn.execute(sql, batch)):
+                found[row.id] = row
+        return found
 
     def derived(self) -> list[DerivedRow]:
         return list(map(DerivedRow._make, self.conn.execute(DERIVED_SQL)))
+
+    def version(self) -> int:
+        """Counts every write to images, artifacts and blurhash_cache (triggers of schema 5):
+        equal numbers mean the rows a gallery is made from have not changed."""
+        row = self.conn.execute("SELECT version FROM gallery_version WHERE id = 1").fetchone()
+        return int(row[0]) if row else -1

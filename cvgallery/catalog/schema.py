@@ -121,6 +121,66 @@ SCHEMA_4 = """
 ALTER TABLE images ADD COLUMN phash TEXT;
 """
 
+# The incremental build's records (cvgallery.site, issue 11). gallery_version counts every
+# write to the tables the gallery is read from, so a build with nothing new reads one
+# integer instead of every row; a table the gallery query starts reading needs the same
+# three triggers. site_outputs has one row per output folder built (its build token is
+# also in the folder's manifest, so a folder replaced or deleted behind our back is
+# noticed); site_pages records, per file the build wrote, the fingerprint of what it was
+# made from, the digest of its bytes and the site-wide facts its template read;
+# site_media records which page placed which media file, so a file no page needs any
+# more is deleted.
+SCHEMA_5_SITE_BUILDS = """
+CREATE TABLE IF NOT EXISTS gallery_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO gallery_version (id, version) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS gallery_version_images_insert AFTER INSERT ON images
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_images_update AFTER UPDATE ON images
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_images_delete AFTER DELETE ON images
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_insert AFTER INSERT ON artifacts
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_update AFTER UPDATE ON artifacts
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_delete AFTER DELETE ON artifacts
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_insert AFTER INSERT ON blurhash_cache
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_update AFTER UPDATE ON blurhash_cache
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_delete AFTER DELETE ON blurhash_cache
+BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TABLE IF NOT EXISTS site_outputs (
+    id INTEGER PRIMARY KEY,
+    folder TEXT UNIQUE NOT NULL,
+    build TEXT NOT NULL,
+    settings TEXT,
+    gallery_version INTEGER,
+    images INTEGER NOT NULL DEFAULT 0,
+    complete BOOLEAN NOT NULL DEFAULT FALSE,
+    built_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS site_pages (
+    output_id INTEGER NOT NULL REFERENCES site_outputs(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    inputs TEXT,
+    digest TEXT,
+    deps TEXT,
+    PRIMARY KEY (output_id, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS site_media (
+    output_id INTEGER NOT NULL REFERENCES site_outputs(id) ON DELETE CASCADE,
+    media TEXT NOT NULL,
+    page TEXT NOT NULL,
+    PRIMARY KEY (output_id, media, page)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_site_media_page ON site_media(output_id, page);
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -151,6 +211,10 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("jobs.variant for stages with several outputs per source", _script(SCHEMA_3)),
     ("images.phash for near-duplicate detection", _script(SCHEMA_4)),
+    (
+        "incremental site builds: gallery_version, site_outputs, site_pages, site_media",
+        _script(SCHEMA_5_SITE_BUILDS),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
