@@ -1,12 +1,12 @@
-"""What each built site was made from: one row per output folder, per file, per media use.
+"""What each built site was made from: one row per output folder and per file.
 
 cvgallery.site reads these to render only the pages whose inputs changed. A row of
-``site_pages`` is (path, inputs, digest, deps): the fingerprint of what the file was made
-from, the blake2b-128 digest of its bytes (publish reuses it instead of reading the file)
-and the site-wide facts its template read (JSON list). ``inputs`` NULL means "being
-rewritten": a build marks the files it is about to replace or delete before it touches
-them, so a killed build's files are made again by the next one. ``site_media`` says which
-page placed which media file; a media file without a row is deleted.
+``site_pages`` is (path, inputs, digest, deps, media): the fingerprint of what the file was
+made from, the blake2b-128 digest of its bytes (publish reuses it instead of reading the
+file), the site-wide facts its template read (JSON list) and, for an image page, the media
+files it placed (space-separated). ``inputs`` NULL means "being rewritten": a build marks
+the files it is about to replace or delete before it touches them, so a killed build's
+files are made again by the next one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 from .schema import transaction
 
-BATCH = 500
+#: (path, inputs, digest, deps, media) as stored
+PageRow = tuple[str, str | None, str | None, str | None, str | None]
 
 
 class OutputState(NamedTuple):
@@ -37,6 +38,7 @@ class PageRecord(NamedTuple):
     inputs: str | None
     digest: str | None
     deps: str | None
+    media: str | None
 
 
 class Builds:
@@ -51,14 +53,12 @@ class Builds:
         ).fetchone()
         if row is None:
             return None
-        return OutputState(
-            row[0], row[1], row[2], row[3], row[4], int(row[5]), bool(row[6])
-        )
+        return OutputState(row[0], row[1], row[2], row[3], row[4], int(row[5]), bool(row[6]))
 
     def pages(self, output_id: int) -> Iterator[PageRecord]:
         """Every file recorded for the output, by path (SQLite's byte order = str order)."""
         cursor = self.conn.execute(
-            """SELECT path, inputs, digest, deps FROM site_pages
+            """SELECT path, inputs, digest, deps, media FROM site_pages
                WHERE output_id = ? ORDER BY path""",
             (output_id,),
         )
@@ -75,18 +75,17 @@ class Builds:
         )
         return dict(cursor)
 
-    def media_of(self, output_id: int, page: str) -> list[str]:
+    def media_users(self, output_id: int, media: set[str]) -> dict[str, list[str]]:
+        """For each of these media files, the pages recorded as using it (one pass)."""
+        users: dict[str, list[str]] = {m: [] for m in media}
         cursor = self.conn.execute(
-            "SELECT media FROM site_media WHERE output_id = ? AND page = ?", (output_id, page)
+            "SELECT path, media FROM site_pages WHERE output_id = ? AND media IS NOT NULL",
+            (output_id,),
         )
-        return [r[0] for r in cursor]
-
-    def users_of(self, output_id: int, media: str) -> list[str]:
-        """The pages recorded as using a media file."""
-        cursor = self.conn.execute(
-            "SELECT page FROM site_media WHERE output_id = ? AND media = ?", (output_id, media)
-        )
-        return [r[0] for r in cursor]
+        for path, used in cursor:
+            for m in media.intersection(used.split()):
+                users[m].append(path)
+        return users
 
     def replace_all(
         self,
@@ -96,8 +95,7 @@ class Builds:
         gallery_version: int | None,
         images: int,
         complete: bool,
-        pages: Iterable[tuple[str, str | None, str | None, str | None]],
-        media: Iterable[tuple[str, str]],
+        pages: Iterable[PageRow],
     ) -> None:
         """A full build: the folder's records are exactly these, under a new build token."""
         with transaction(self.conn) as conn:
@@ -110,75 +108,53 @@ class Builds:
             )
             output_id = cursor.lastrowid
             conn.executemany(
-                """INSERT OR REPLACE INTO site_pages (output_id, path, inputs, digest, deps)
-                   VALUES (?, ?, ?, ?, ?)""",
-                ((output_id, *page) for page in pages),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO site_media (output_id, media, page) VALUES (?, ?, ?)",
-                ((output_id, m, page) for m, page in media),
+                """INSERT OR REPLACE INTO site_pages
+                   (output_id, path, inputs, digest, deps, media) VALUES (?, ?, ?, ?, ?, ?)""",
+                sorted((output_id, *page) for page in pages),
             )
 
-    def mark(
-        self, output_id: int, paths: Iterable[str], media: Iterable[tuple[str, str]]
-    ) -> None:
+    def mark(self, output_id: int, pages: Iterable[tuple[str, str | None]]) -> None:
         """Before an incremental build touches the folder: these files are being rewritten
-        or deleted (inputs NULL), these media uses are added, and the build is not complete."""
+        or deleted (inputs NULL), with the media they may use (those from before and those
+        now), and the build is not complete."""
         with transaction(self.conn) as conn:
             conn.execute(
                 "UPDATE site_outputs SET complete = FALSE, gallery_version = NULL WHERE id = ?",
                 (output_id,),
             )
             conn.executemany(
-                """INSERT INTO site_pages (output_id, path, inputs, digest, deps)
-                   VALUES (?, ?, NULL, NULL, NULL)
+                """INSERT INTO site_pages (output_id, path, inputs, digest, deps, media)
+                   VALUES (?, ?, NULL, NULL, NULL, ?)
                    ON CONFLICT (output_id, path)
-                   DO UPDATE SET inputs = NULL, digest = NULL, deps = NULL""",
-                ((output_id, path) for path in paths),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO site_media (output_id, media, page) VALUES (?, ?, ?)",
-                ((output_id, m, page) for m, page in media),
+                   DO UPDATE SET inputs = NULL, digest = NULL, deps = NULL,
+                                 media = excluded.media""",
+                ((output_id, path, media) for path, media in pages),
             )
 
     def update(
         self,
         output_id: int,
         *,
-        pages: Iterable[tuple[str, str | None, str | None, str | None]],
+        pages: Iterable[PageRow],
         deleted: Iterable[str],
-        media: dict[str, list[str]],
         gallery_version: int | None,
         images: int,
         complete: bool,
     ) -> None:
-        """After an incremental build: the files it wrote or checked, those it deleted, the
-        media each rendered page uses now, and the state of the whole."""
+        """After an incremental build: the files it wrote or checked, those it deleted, and
+        the state of the whole."""
         with transaction(self.conn) as conn:
             conn.executemany(
-                """INSERT OR REPLACE INTO site_pages (output_id, path, inputs, digest, deps)
-                   VALUES (?, ?, ?, ?, ?)""",
+                """INSERT OR REPLACE INTO site_pages
+                   (output_id, path, inputs, digest, deps, media) VALUES (?, ?, ?, ?, ?, ?)""",
                 ((output_id, *page) for page in pages),
             )
-            gone = list(deleted)
             conn.executemany(
                 "DELETE FROM site_pages WHERE output_id = ? AND path = ?",
-                ((output_id, path) for path in gone),
-            )
-            conn.executemany(
-                "DELETE FROM site_media WHERE output_id = ? AND page = ?",
-                ((output_id, path) for path in [*gone, *media]),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO site_media (output_id, media, page) VALUES (?, ?, ?)",
-                ((output_id, m, page) for page, uses in media.items() for m in uses),
+                ((output_id, path) for path in deleted),
             )
             conn.execute(
                 """UPDATE site_outputs SET gallery_version = ?, images = ?, complete = ?,
                    built_at = CURRENT_TIMESTAMP WHERE id = ?""",
                 (gallery_version, images, complete, output_id),
             )
-
-    def forget(self, folder: str) -> None:
-        with transaction(self.conn) as conn:
-            conn.execute("DELETE FROM site_outputs WHERE folder = ?", (folder,))

@@ -127,9 +127,8 @@ ALTER TABLE images ADD COLUMN phash TEXT;
 # three triggers. site_outputs has one row per output folder built (its build token is
 # also in the folder's manifest, so a folder replaced or deleted behind our back is
 # noticed); site_pages records, per file the build wrote, the fingerprint of what it was
-# made from, the digest of its bytes and the site-wide facts its template read;
-# site_media records which page placed which media file, so a file no page needs any
-# more is deleted.
+# made from, the digest of its bytes, the site-wide facts its template read and the
+# media files it placed (so a media file no page needs any more is deleted).
 SCHEMA_5_SITE_BUILDS = """
 CREATE TABLE IF NOT EXISTS gallery_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -170,15 +169,9 @@ CREATE TABLE IF NOT EXISTS site_pages (
     inputs TEXT,
     digest TEXT,
     deps TEXT,
+    media TEXT,
     PRIMARY KEY (output_id, path)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS site_media (
-    output_id INTEGER NOT NULL REFERENCES site_outputs(id) ON DELETE CASCADE,
-    media TEXT NOT NULL,
-    page TEXT NOT NULL,
-    PRIMARY KEY (output_id, media, page)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_site_media_page ON site_media(output_id, page);
 """
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -212,7 +205,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("jobs.variant for stages with several outputs per source", _script(SCHEMA_3)),
     ("images.phash for near-duplicate detection", _script(SCHEMA_4)),
     (
-        "incremental site builds: gallery_version, site_outputs, site_pages, site_media",
+        "incremental site builds: gallery_version, site_outputs, site_pages",
         _script(SCHEMA_5_SITE_BUILDS),
     ),
 ]

@@ -34,7 +34,7 @@ import cvgallery
 
 from .. import store
 from ..catalog import Catalog
-from ..catalog.builds import OutputState
+from ..catalog.builds import OutputState, PageRow
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
 from ..scrub import scrub_video
@@ -195,12 +195,10 @@ class _Outcome:
 
     plan: Plan
     changes: Changes
-    #: (path, inputs, digest, facts) of every file rendered
-    records: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
-    #: page → the media files it uses, for every image page rendered
+    #: (path, inputs, digest, facts, media) of every file rendered
+    records: list[PageRow] = field(default_factory=list)
+    #: page → the media files it uses now, for every image page rendered
     media: dict[str, list[str]] = field(default_factory=dict)
-    #: media each rendered page used before (incremental builds)
-    media_before: dict[str, list[str]] = field(default_factory=dict)
     unchanged: int = 0
 
 
@@ -231,7 +229,7 @@ def _render_all(
         tree = make_tree(changes)
         outcome = _Outcome(plan, changes)
         try:
-            failed = _render_into(tree, catalog, site, state, outcome, full=full)
+            failed = _render_into(tree, catalog, site, outcome, full=full)
         except BaseException:
             tree.abort()
             raise
@@ -247,7 +245,6 @@ def _render_into(
     tree: OutputTree | InPlaceTree,
     catalog: Catalog,
     site: _Site,
-    state: OutputState | None,
     outcome: _Outcome,
     *,
     full: bool,
@@ -264,21 +261,21 @@ def _render_into(
         pages=site.pages,
         assets=site.assets,
     )
+    art = str(catalog.art_dir)
     failed: dict[str, str] = {}
     for done in renderer.render(dirty):
         entry = dirty[done.rel]
-        if done.media:
-            before: list[str] = []
-            if not full and state is not None and entry.recorded:
-                before = catalog.builds.media_of(state.id, done.rel)
-                outcome.media_before[done.rel] = before
-            failed.update(_place(tree, catalog.art_dir, done.media, set(before)))
-            outcome.media[done.rel] = list(dict.fromkeys(m.rel for m in done.media))
+        media = None
+        if done.placements:
+            # A page recorded whole placed its media: those need no look at the disk.
+            known = set(entry.media) if entry.recorded and not full else set()
+            failed.update(_place(tree, art, done.placements, known))
+            now = outcome.media[done.rel] = list(dict.fromkeys(m.rel for m in done.placements))
+            media = " ".join(now)
         digest = file_digest(done.data)
         facts = json.dumps(done.facts) if done.facts else None
-        outcome.records.append(
-            (done.rel, inputs_of(entry.key, done.facts, plan.facts), digest, facts)
-        )
+        inputs = inputs_of(entry.key, done.facts, plan.facts)
+        outcome.records.append((done.rel, inputs, digest, facts, media))
         if isinstance(tree, OutputTree):
             tree.write(done.rel, done.data)
         elif entry.recorded and entry.old_digest == digest:
@@ -289,7 +286,7 @@ def _render_into(
 
 
 def _place(
-    tree: OutputTree | InPlaceTree, art: Path, media: list[Placement], known: set[str]
+    tree: OutputTree | InPlaceTree, art: str, media: list[Placement], known: set[str]
 ) -> dict[str, str]:
     failed: dict[str, str] = {}
     for m in media:
@@ -299,7 +296,7 @@ def _place(
             continue
         try:
             # Never the upload itself: its container holds location, device and dates.
-            tree.place(m.rel, art / m.path, make=scrub_video if m.video else None)
+            tree.place(m.rel, Path(art, m.path), make=scrub_video if m.video else None)
         except BuildError as exc:
             failed[m.owner] = f"{m.owner}: {exc}"
     return failed
@@ -327,7 +324,6 @@ def _full_build(
         except BaseException:
             tree.abort()
             raise
-        uses = [(m, page) for page, media in outcome.media.items() for m in media]
         catalog.builds.replace_all(
             str(final),
             token,
@@ -336,7 +332,6 @@ def _full_build(
             len(outcome.plan.ids),
             version is not None,
             outcome.records,
-            uses,
         )
 
     return finish
@@ -350,39 +345,32 @@ def _incremental_build(
     )
     assert isinstance(tree, InPlaceTree)
     builds = catalog.builds
-    obsolete = outcome.changes.obsolete
-    # Media a rendered or deleted page used and may be the last to use.
-    candidates: dict[str, None] = {}
-    for page, before in outcome.media_before.items():
-        now = set(outcome.media.get(page, ()))
-        candidates.update((m, None) for m in before if m not in now)
-    for page in obsolete:
-        candidates.update((m, None) for m in builds.media_of(state.id, page))
+    dirty, obsolete = outcome.changes.dirty, outcome.changes.obsolete
+    # Media a rendered or deleted page placed and may have been the last to use.
+    candidates: set[str] = set()
+    for page, now in outcome.media.items():
+        candidates.update(set(dirty[page].media) - set(now))
+    for media in obsolete.values():
+        candidates.update((media or "").split())
 
     def finish(version: int | None) -> None:
+        unused: list[str] = []
         try:
-            touched = tree.new + tree.changed
-            uses = [(m, page) for page, media in outcome.media.items() for m in media]
-            if touched or obsolete or uses:
-                builds.mark(state.id, [*touched, *obsolete], uses)
+            touched = [*tree.new, *tree.changed]
+            if touched or obsolete:
+                marks = [(p, _joined(dirty[p].media, outcome.media.get(p))) for p in touched]
+                builds.mark(state.id, [*marks, *obsolete.items()])
             _record_roots(final, tree)
             tree.apply()
-            tree.delete(obsolete)
-            gone = set(obsolete)
-            unused = [
-                m
-                for m in candidates
-                if all(
-                    page in gone or (page in outcome.media and m not in outcome.media[page])
-                    for page in builds.users_of(state.id, m)
-                )
-            ]
-            tree.delete(unused)
+            tree.delete(list(obsolete))
+            if candidates:
+                users = builds.media_users(state.id, candidates)
+                unused = [m for m in sorted(candidates) if not _still_used(users[m], m, outcome)]
+                tree.delete(unused)
             builds.update(
                 state.id,
                 pages=outcome.records,
-                deleted=obsolete,
-                media=outcome.media,
+                deleted=list(obsolete),
                 gallery_version=version,
                 images=len(outcome.plan.ids),
                 complete=version is not None,
@@ -395,6 +383,25 @@ def _incremental_build(
         report.skipped = not (report.written or report.deleted or report.failed)
 
     return finish
+
+
+def _joined(before: list[str], now: list[str] | None) -> str | None:
+    """What a page being rewritten may use: its media from before and from now."""
+    media = list(dict.fromkeys([*before, *(now or ())]))
+    return " ".join(media) if media else None
+
+
+def _still_used(pages: list[str], media: str, outcome: _Outcome) -> bool:
+    """Whether a page that stays uses ``media``: one not rendered now, as recorded, or
+    one rendered now, as rendered."""
+    obsolete = outcome.changes.obsolete
+    for page in pages:
+        if page in obsolete:
+            continue
+        now = outcome.media.get(page)
+        if now is None or media in now:
+            return True
+    return False
 
 
 def _record_roots(final: Path, tree: InPlaceTree) -> None:

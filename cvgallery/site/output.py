@@ -161,10 +161,17 @@ class OutputTree:
 
 
 def place_file(src: Path, dest: Path, make: Callable[[Path, Path], None] | None) -> None:
-    """``src`` linked (or copied) at ``dest``, or what ``make`` writes there."""
+    """``src`` linked (or copied) at ``dest``, or what ``make`` writes there; ``dest`` is
+    in a folder no visitor sees yet, so no temporary name is needed."""
     try:
         if make is None:
-            store.link_or_copy(src, dest)
+            try:
+                os.link(src, dest)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copyfile(src, dest)
+                store.make_readable(dest)
         else:
             make(src, dest)
             store.make_readable(dest)

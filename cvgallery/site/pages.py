@@ -12,10 +12,10 @@ The template context is documented in themes/default/README.md.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -53,7 +53,7 @@ class Rendered(NamedTuple):
     #: the site-wide facts the template read (context.py)
     facts: list[str]
     #: the media files of the picture(s) an image page shows
-    media: list[Placement]
+    placements: list[Placement]
 
 
 class Renderer:
@@ -193,20 +193,20 @@ class Renderer:
         # Neighbours are items of their own whose prev/next are not set: what a page
         # shows of them is their own row, which is in this page's fingerprint.
         count = len(self.plan.ids)
-        image = replace(self._item(j))
+        image = copy.copy(self._item(j))
         image.prev = self._item(j + 1) if j + 1 < count else None
         image.next = self._item(j - 1) if j > 0 else None
         back = index_url(self.plan.paging.page_of(j))
         page = {"kind": "image", "title": image.id, "url": rel, "back_url": back}
         done = self._page("image.html", rel, "../", page=page, image=image, images=image.children)
-        return done._replace(media=media_of(image, deep=False))
+        return done._replace(placements=media_of(image, deep=False))
 
     def _child(self, rel: str, j: int, child_id: str) -> Rendered:
         child = next(c for c in self._item(j).children if c.id == child_id)
         back = index_url(self.plan.paging.page_of(j))
         page = {"kind": "image", "title": child.id, "url": rel, "back_url": back}
         done = self._page("image.html", rel, "../", page=page, image=child, images=child.children)
-        return done._replace(media=media_of(child, deep=True))
+        return done._replace(placements=media_of(child, deep=True))
 
     def _index(self, rel: str, number: int | None) -> Rendered:
         paging = self.plan.paging

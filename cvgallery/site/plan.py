@@ -247,13 +247,15 @@ class Dirty:
     old_digest: str | None
     #: a record with inputs exists (the file on disk is the one recorded)
     recorded: bool
+    #: the media files recorded as placed by the page
+    media: list[str]
 
 
 @dataclass
 class Changes:
     dirty: dict[str, Dirty]
-    #: recorded files the site no longer has
-    obsolete: list[str]
+    #: recorded files the site no longer has → the media they placed (space-separated)
+    obsolete: dict[str, str | None]
     unchanged: int
 
 
@@ -263,25 +265,31 @@ def compare(
     """Both sorted by path: entries whose fingerprint differs from the record are dirty
     (all of them when ``full``), records without an entry are obsolete."""
     entries.sort(key=lambda e: (e[0], _PRIORITY.get(str(e[2][0]), 2)))
-    changes = Changes({}, [], 0)
+    changes = Changes({}, {}, 0)
     record = next(records, None)
     for i, (rel, key, job) in enumerate(entries):
         if i + 1 < len(entries) and entries[i + 1][0] == rel:
             continue  # the same path again: the later kind wins
         while record is not None and record.path < rel:
-            changes.obsolete.append(record.path)
+            changes.obsolete[record.path] = record.media
             record = next(records, None)
         old = None
         if record is not None and record.path == rel:
             old, record = record, next(records, None)
-        recorded = old is not None and old.inputs is not None
-        if full or old is None or not recorded:
-            changes.dirty[rel] = Dirty(job, key, old.digest if old else None, recorded)
-        elif inputs_of(key, json.loads(old.deps or "[]"), facts) != old.inputs:
-            changes.dirty[rel] = Dirty(job, key, old.digest, recorded)
+        if old is None:
+            changes.dirty[rel] = Dirty(job, key, None, False, [])
+            continue
+        recorded = old.inputs is not None
+        if (
+            full
+            or not recorded
+            or inputs_of(key, json.loads(old.deps or "[]"), facts) != old.inputs
+        ):
+            media = old.media.split() if old.media else []
+            changes.dirty[rel] = Dirty(job, key, old.digest, recorded, media)
         else:
             changes.unchanged += 1
     while record is not None:
-        changes.obsolete.append(record.path)
+        changes.obsolete[record.path] = record.media
         record = next(records, None)
     return changes
