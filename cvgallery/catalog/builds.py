@@ -56,13 +56,15 @@ class Builds:
         return OutputState(row[0], row[1], row[2], row[3], row[4], int(row[5]), bool(row[6]))
 
     def pages(self, output_id: int) -> Iterator[PageRecord]:
-        """Every file recorded for the output, by path (SQLite's byte order = str order)."""
+        """Every file recorded for the output, by path (SQLite's byte order = str order).
+        Plain tuples in PageRecord's order: a build reads one per file of its site."""
         cursor = self.conn.execute(
             """SELECT path, inputs, digest, deps, media FROM site_pages
                WHERE output_id = ? ORDER BY path""",
             (output_id,),
         )
-        return map(PageRecord._make, cursor)
+        cursor.row_factory = None
+        return cursor  # type: ignore[return-value]
 
     def digests(self, folder: str, build: str) -> dict[str, str]:
         """path → digest of the files the build ``build`` of ``folder`` wrote and recorded."""
@@ -135,14 +137,15 @@ class Builds:
         self,
         output_id: int,
         *,
+        build: str,
         pages: Iterable[PageRow],
         deleted: Iterable[str],
         gallery_version: int | None,
         images: int,
         complete: bool,
     ) -> None:
-        """After an incremental build: the files it wrote or checked, those it deleted, and
-        the state of the whole."""
+        """After an incremental build: its token, the files it wrote or checked, those it
+        deleted, and the state of the whole."""
         with transaction(self.conn) as conn:
             conn.executemany(
                 """INSERT OR REPLACE INTO site_pages
@@ -154,7 +157,7 @@ class Builds:
                 ((output_id, path) for path in deleted),
             )
             conn.execute(
-                """UPDATE site_outputs SET gallery_version = ?, images = ?, complete = ?,
-                   built_at = CURRENT_TIMESTAMP WHERE id = ?""",
-                (gallery_version, images, complete, output_id),
+                """UPDATE site_outputs SET build = ?, gallery_version = ?, images = ?,
+                   complete = ?, built_at = CURRENT_TIMESTAMP WHERE id = ?""",
+                (build, gallery_version, images, complete, output_id),
             )

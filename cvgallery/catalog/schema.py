@@ -122,37 +122,52 @@ ALTER TABLE images ADD COLUMN phash TEXT;
 """
 
 # The incremental build's records (cvgallery.site, issue 11). gallery_version counts every
-# write to the tables the gallery is read from, so a build with nothing new reads one
-# integer instead of every row; a table the gallery query starts reading needs the same
-# three triggers. site_outputs has one row per output folder built (its build token is
-# also in the folder's manifest, so a folder replaced or deleted behind our back is
-# noticed); site_pages records, per file the build wrote, the fingerprint of what it was
-# made from, the digest of its bytes, the site-wide facts its template read and the
-# media files it placed (so a media file no page needs any more is deleted).
-SCHEMA_5_SITE_BUILDS = """
+# write to the tables the gallery is read from (images, artifacts, blurhash_cache), so a
+# build with nothing new reads one integer instead of every row; gallery_stamps holds, per
+# image, the version of the last write that concerned it, so a build tells which pictures
+# changed without reading their rows. A table the gallery query starts reading needs the
+# same triggers. site_outputs has one row per output folder built (its build token is also
+# in the folder's manifest, so a folder replaced or deleted behind our back, or a cv.db
+# restored from a copy, is noticed); site_pages records, per file the build wrote, the
+# fingerprint of what it was made from, the digest of its bytes, the site-wide facts its
+# template read and the media files it placed (so a media file no page needs is deleted).
+_BUMP = "UPDATE gallery_version SET version = version + 1;"
+
+
+def _stamp(image_id: str) -> str:
+    return (
+        "INSERT OR REPLACE INTO gallery_stamps (image_id, version) "
+        f"SELECT {image_id}, version FROM gallery_version WHERE id = 1 AND {image_id} IS NOT NULL;"
+    )
+
+
+def _stamp_triggers(table: str, key: str) -> str:
+    return f"""
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_insert AFTER INSERT ON {table}
+BEGIN {_BUMP} {_stamp(f"NEW.{key}")} END;
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_update AFTER UPDATE ON {table}
+BEGIN {_BUMP} {_stamp(f"NEW.{key}")} {_stamp(f"OLD.{key}")} END;
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_delete AFTER DELETE ON {table}
+BEGIN {_BUMP} {_stamp(f"OLD.{key}")} END;
+"""
+
+
+SCHEMA_5_SITE_BUILDS = (
+    """
 CREATE TABLE IF NOT EXISTS gallery_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO gallery_version (id, version) VALUES (1, 0);
-CREATE TRIGGER IF NOT EXISTS gallery_version_images_insert AFTER INSERT ON images
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_images_update AFTER UPDATE ON images
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_images_delete AFTER DELETE ON images
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_insert AFTER INSERT ON artifacts
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_update AFTER UPDATE ON artifacts
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_artifacts_delete AFTER DELETE ON artifacts
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_insert AFTER INSERT ON blurhash_cache
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_update AFTER UPDATE ON blurhash_cache
-BEGIN UPDATE gallery_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS gallery_version_blurhash_delete AFTER DELETE ON blurhash_cache
-BEGIN UPDATE gallery_version SET version = version + 1; END;
+CREATE TABLE IF NOT EXISTS gallery_stamps (
+    image_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+    + _stamp_triggers("images", "id")
+    + _stamp_triggers("artifacts", "image_id")
+    + _stamp_triggers("blurhash_cache", "image_id")
+    + """
 CREATE TABLE IF NOT EXISTS site_outputs (
     id INTEGER PRIMARY KEY,
     folder TEXT UNIQUE NOT NULL,
@@ -173,6 +188,7 @@ CREATE TABLE IF NOT EXISTS site_pages (
     PRIMARY KEY (output_id, path)
 ) WITHOUT ROWID;
 """
+)
 
 Migration = Callable[[sqlite3.Connection], None]
 

@@ -360,15 +360,20 @@ def _incremental_build(
             if touched or obsolete:
                 marks = [(p, _joined(dirty[p].media, outcome.media.get(p))) for p in touched]
                 builds.mark(state.id, [*marks, *obsolete.items()])
-            _record_roots(final, tree)
+            _write_manifest(final, tree.paths())
             tree.apply()
             tree.delete(list(obsolete))
             if candidates:
                 users = builds.media_users(state.id, candidates)
                 unused = [m for m in sorted(candidates) if not _still_used(users[m], m, outcome)]
                 tree.delete(unused)
+            # A new token each time: a cv.db restored from an older copy no longer matches
+            # the folder, and the next build is a full one instead of trusting old records.
+            token = secrets.token_hex(8)
+            _write_manifest(final, [], build=token)
             builds.update(
                 state.id,
+                build=token,
                 pages=outcome.records,
                 deleted=list(obsolete),
                 gallery_version=version,
@@ -404,14 +409,17 @@ def _still_used(pages: list[str], media: str, outcome: _Outcome) -> bool:
     return False
 
 
-def _record_roots(final: Path, tree: InPlaceTree) -> None:
-    """A new top-level name (the first user's folder) is added to the manifest before it
-    exists, so a later full build never mistakes it for a file of the user's."""
+def _write_manifest(final: Path, paths: list[str], build: str | None = None) -> None:
+    """Add the top-level names of ``paths`` to the manifest's before they exist (a later
+    full build must not mistake the first user's folder for a file of the user's), and
+    record a new build token."""
     manifest = read_manifest_json(final) or {}
     roots = manifest_roots(manifest)
-    new = {rel.split("/", 1)[0] for rel in tree.paths()} - roots
-    if new:
+    new = {rel.split("/", 1)[0] for rel in paths} - roots
+    if new or build:
         manifest["roots"] = sorted(roots | new)
+        if build:
+            manifest["build"] = build
         store.write_bytes(final / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True).encode())
 
 

@@ -71,6 +71,8 @@ class OutputTree:
         self.previous: dict[str, str] = previous
         self.previous_roots: set[str] = manifest_roots(manifest)
         self._dirs: set[Path] = {self.staging}
+        self._placed: set[str] = set()
+        self._has_previous = self.final.is_dir()
 
     def _dest(self, rel: str) -> Path:
         dest = self.staging / rel
@@ -104,17 +106,19 @@ class OutputTree:
         The file is ``src`` linked in, or what ``make(src, dest)`` writes (a video remuxed
         without its metadata); either way a previous build's file of that name is reused.
         """
-        dest = self._dest(rel)
-        if os.path.lexists(dest):
+        if rel in self._placed:
             return  # two pictures with the same file
-        old = self.final / rel
-        try:
-            os.link(old, dest)
-            self.kept += 1
-            return
-        except OSError:
-            pass
+        dest = self._dest(rel)
+        if self._has_previous:
+            try:
+                os.link(self.final / rel, dest)
+                self._placed.add(rel)
+                self.kept += 1
+                return
+            except OSError:
+                pass
         place_file(src, dest, make)
+        self._placed.add(rel)
         self.written += 1
 
     def write_manifest(self, data: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Phase one of a build: the files the site consists of, and what each is made from.
 
-One pass over the gallery rows, oldest first, straight from the cursor. Each picture gets
-a key (a digest of its row tuple, of its derived rows and of its children's keys); each
+One pass over the gallery, oldest first, straight from the cursor. Each picture gets a
+key (the stamp of its last change, a digest of its derived rows and its children's); each
 page's inputs fingerprint is a digest of the keys it shows and of the few things around
 them it links to: an image page, its own key, its neighbours' keys and the index page it
 links back to; an index or user page, its pictures' keys and whether it is the last one;
@@ -19,6 +19,7 @@ import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ..catalog import Catalog, DerivedRow, GalleryRow
 from ..catalog.builds import PageRecord
@@ -35,8 +36,6 @@ Entry = tuple[str, str, Job]
 
 FEED_URL = "feed.xml"
 SITEMAP_URL = "sitemap.xml"
-# Of two entries for one path (a static file named like a page), the later kind wins.
-_PRIORITY = {"static": 0, "page": 1}
 
 
 def digest(*parts: bytes | str) -> bytes:
@@ -122,38 +121,54 @@ def make_plan(
     page_keys = hashlib.blake2b(digest_size=16)
     pages: list[bytes] = []
     urls = hashlib.blake2b(digest_size=16)
-    before: bytes = b""  # the key of the previous (older) picture
+    blake2b = hashlib.blake2b
+    before = _NONE  # the key of the previous (older) picture
     # an image page waiting for its newer neighbour: position, url, key, older key, back link
-    waiting: tuple[int, str, bytes, bytes, str] | None = None
-    for row in catalog.gallery.top_rows():
-        image_id = row.id
+    waiting: tuple[int, str, bytes, bytes, bytes] | None = None
+    back = b""
+    # The loop runs once per picture of the gallery: kept to plain operations.
+    for image_id, username, stamp in catalog.gallery.top_stamps():
         if image_id in left_out:
             continue
-        key = _key(row, plan)
+        if image_id in kids or image_id in frames:
+            key = _grouped_key(image_id, stamp, plan)
+        else:
+            key = blake2b(f"{image_id}\0{stamp}".encode(), digest_size=16).digest()
         j = len(ids)
         ids.append(image_id)
         url = image_url(image_id)
-        back = index_url(j // per_page + 1)
+        if j % per_page == 0:
+            back = index_url(j // per_page + 1).encode()
         if waiting is not None:
             entries.append(_image_entry(*waiting, newer=key))
         waiting = (j, url, key, before, back)
         before = key
         urls.update(url.encode() + b"\0")
-        for child in plan.children(image_id):
-            child_url = image_url(child.id)
-            urls.update(child_url.encode() + b"\0")
-            entries.append(
-                (child_url, digest("child", _key(child, plan), back).hex(), ("child", j, child.id))
-            )
+        if image_id in kids:
+            for child in plan.children(image_id):
+                child_url = image_url(child.id)
+                urls.update(child_url.encode() + b"\0")
+                child_key = digest("child", _key(child, plan), back).hex()
+                entries.append((child_url, child_key, ("child", j, child.id)))
         page_keys.update(key)
         if (j + 1) % per_page == 0:
             pages.append(page_keys.digest())
-            page_keys = hashlib.blake2b(digest_size=16)
+            page_keys = blake2b(digest_size=16)
         recent.append(key)
-        if row.username:
-            _add_to_user(users, str(row.username), j, key, per_page)
+        if username:
+            user = users.get(username)
+            if user is None:
+                name = str(username)
+                user = UserPlan(name, slugify(name), recent=deque(maxlen=per_page))
+                users[username] = user
+            user.positions.append(j)
+            user.running.update(key)
+            user.recent.append(key)
+            if len(user.positions) % per_page == 0:
+                user.pages.append(user.running.digest())
+                user.running = blake2b(digest_size=16)
     if waiting is not None:
-        entries.append(_image_entry(*waiting, newer=b""))
+        entries.append(_image_entry(*waiting, newer=_NONE))
     count = len(ids)
     if count % per_page:
         pages.append(page_keys.digest())
@@ -183,9 +198,20 @@ def make_plan(
         more = [str(len(pages)), *(u.url + f"\0{len(u.pages)}" for u in plan.sorted_users())]
         more += [rel for rel, _key, job in extra if job[0] == "page"]
         entries.append((SITEMAP_URL, digest("sitemap", urls.digest(), *more).hex(), ("sitemap",)))
-    entries += extra
+    # First: of two entries for one path (a static file named like a page), the later wins.
+    entries[:0] = extra
     plan.facts = _facts(plan)
     return plan
+
+
+def _grouped_key(image_id: str, stamp: int | None, plan: Plan) -> bytes:
+    """The key of a picture with derived rows or children: the stamp of its last change
+    (its row, artifacts, BlurHash: the triggers of schema 5), its derived rows and its
+    shown children's keys. Without either it is just a digest of id and stamp."""
+    parts: list[bytes | str] = [f"{image_id}\0{stamp}"]
+    parts += [tuple.__repr__(d) for d in plan.frames.get(image_id, ())]
+    parts += [_key(child, plan) for child in plan.children(image_id)]
+    return digest(*parts)
 
 
 def _key(row: GalleryRow, plan: Plan) -> bytes:
@@ -200,24 +226,16 @@ def _key(row: GalleryRow, plan: Plan) -> bytes:
     return digest(*parts)
 
 
+#: the key of "no neighbour": keys have a fixed length, so an image page's parts need
+#: no separators
+_NONE = bytes(16)
+
+
 def _image_entry(
-    j: int, url: str, key: bytes, older: bytes, back: str, *, newer: bytes
+    j: int, url: str, key: bytes, older: bytes, back: bytes, *, newer: bytes
 ) -> Entry:
-    return (url, digest("image", key, older, newer, back).hex(), ("image", j))
-
-
-def _add_to_user(
-    users: dict[str, UserPlan], name: str, position: int, key: bytes, per_page: int
-) -> None:
-    user = users.get(name)
-    if user is None:
-        user = users[name] = UserPlan(name, slugify(name), recent=deque(maxlen=per_page))
-    user.positions.append(position)
-    user.running.update(key)
-    user.recent.append(key)
-    if len(user.positions) % per_page == 0:
-        user.pages.append(user.running.digest())
-        user.running = hashlib.blake2b(digest_size=16)
+    fingerprint = hashlib.blake2b(key + older + newer + back, digest_size=16).hexdigest()
+    return (url, fingerprint, ("image", j))
 
 
 def _facts(plan: Plan) -> dict[str, str]:
@@ -263,33 +281,33 @@ def compare(
     entries: list[Entry], records: Iterator[PageRecord], facts: dict[str, str], *, full: bool
 ) -> Changes:
     """Both sorted by path: entries whose fingerprint differs from the record are dirty
-    (all of them when ``full``), records without an entry are obsolete."""
-    entries.sort(key=lambda e: (e[0], _PRIORITY.get(str(e[2][0]), 2)))
+    (all of them when ``full``), records without an entry are obsolete. (Plain tuple
+    indexing: this runs once per file of the site.)"""
+    entries.sort(key=itemgetter(0))  # stable: entries for one path stay in their order
     changes = Changes({}, {}, 0)
+    dirty, obsolete = changes.dirty, changes.obsolete
+    unchanged = 0
+    last = len(entries) - 1
     record = next(records, None)
     for i, (rel, key, job) in enumerate(entries):
-        if i + 1 < len(entries) and entries[i + 1][0] == rel:
+        if i < last and entries[i + 1][0] == rel:
             continue  # the same path again: the later kind wins
-        while record is not None and record.path < rel:
-            changes.obsolete[record.path] = record.media
+        while record is not None and record[0] < rel:
+            obsolete[record[0]] = record[4]
             record = next(records, None)
-        old = None
-        if record is not None and record.path == rel:
-            old, record = record, next(records, None)
-        if old is None:
-            changes.dirty[rel] = Dirty(job, key, None, False, [])
+        if record is None or record[0] != rel:
+            dirty[rel] = Dirty(job, key, None, False, [])
             continue
-        recorded = old.inputs is not None
-        if (
-            full
-            or not recorded
-            or inputs_of(key, json.loads(old.deps or "[]"), facts) != old.inputs
-        ):
-            media = old.media.split() if old.media else []
-            changes.dirty[rel] = Dirty(job, key, old.digest, recorded, media)
-        else:
-            changes.unchanged += 1
-    while record is not None:
-        changes.obsolete[record.path] = record.media
+        _path, inputs, old_digest, deps, media = record
         record = next(records, None)
+        if full or inputs is None or inputs != (
+            inputs_of(key, json.loads(deps), facts) if deps else key
+        ):
+            dirty[rel] = Dirty(job, key, old_digest, inputs is not None, (media or "").split())
+        else:
+            unchanged += 1
+    while record is not None:
+        obsolete[record[0]] = record[4]
+        record = next(records, None)
+    changes.unchanged = unchanged
     return changes
