@@ -296,7 +296,7 @@ def _place(
             continue
         try:
             # Never the upload itself: its container holds location, device and dates.
-            tree.place(m.rel, Path(art, m.path), make=scrub_video if m.video else None)
+            tree.place(m.rel, f"{art}/{m.path}", make=scrub_video if m.video else None)
         except BuildError as exc:
             failed[m.owner] = f"{m.owner}: {exc}"
     return failed

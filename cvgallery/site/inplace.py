@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .output import _STAGING, place_file
+from .output import _STAGING, place_file, write_file
 
 _ENTRY = re.compile(r"^(?:page-\d+\.html|feed\.xml|sitemap\.xml)$")
 HOME = "index.html"
@@ -42,24 +42,32 @@ class InPlaceTree:
         self.media: list[str] = []
         self.new: list[str] = []
         self.changed: list[str] = []
-        self._dirs: set[Path] = {self.incoming}
+        self._incoming = str(self.incoming)
+        self._final = str(self.final)
+        self._dirs: set[str] = {self._incoming}
 
-    def _dest(self, rel: str) -> Path:
-        dest = self.incoming / rel
-        if dest.parent not in self._dirs:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(dest.parent)
+    def _dest(self, rel: str) -> str:
+        dest = f"{self._incoming}/{rel}"
+        parent = dest.rpartition("/")[0]
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
         return dest
 
     def write(self, rel: str, data: bytes) -> None:
-        self._dest(rel).write_bytes(data)
-        (self.changed if os.path.lexists(self.final / rel) else self.new).append(rel)
+        write_file(self._dest(rel), data)
+        exists = os.path.lexists(f"{self._final}/{rel}")
+        (self.changed if exists else self.new).append(rel)
 
     def has(self, rel: str) -> bool:
         """Whether the site already holds a file at ``rel`` (or this build placed one)."""
-        return os.path.lexists(self.final / rel) or os.path.lexists(self.incoming / rel)
+        return os.path.lexists(f"{self._final}/{rel}") or os.path.lexists(
+            f"{self._incoming}/{rel}"
+        )
 
-    def place(self, rel: str, src: Path, make: Callable[[Path, Path], None] | None = None) -> None:
+    def place(
+        self, rel: str, src: str | Path, make: Callable[[Path, Path], None] | None = None
+    ) -> None:
         """A content-named file the site does not have yet (see OutputTree.place)."""
         place_file(src, self._dest(rel), make)
         self.media.append(rel)
