@@ -318,15 +318,7 @@ def test_killed_incremental_build_leaves_a_working_site_the_next_build_completes
     for kill_after in range(0, 40, 3):
         steps = Steps(catalog, random.Random(kill_after), added=kill_after)
         steps.approve(), steps.reject(), steps.add()
-        calls = {"n": 0}
-
-        def dying_replace(src: str, dest: str) -> None:
-            calls["n"] += 1
-            if calls["n"] > kill_after:  # noqa: B023 (read at call time, on purpose)
-                raise KeyboardInterrupt
-            real_replace(src, dest)
-
-        monkeypatch.setattr(inplace_module.os, "replace", dying_replace)
+        monkeypatch.setattr(inplace_module.os, "replace", _dying_after(kill_after, real_replace))
         try:
             build_site(catalog, out, base_url="https://example.org/g")
             died = False
@@ -349,6 +341,19 @@ def test_killed_incremental_build_leaves_a_working_site_the_next_build_completes
         assert build_site(catalog, out, base_url="https://example.org/g").skipped
         assert [p.name for p in out.parent.iterdir() if p.name.startswith(".out.")] == []
     assert deaths["renaming"] >= 5 and deaths["deleting"] >= 2
+
+
+def _dying_after(count: int, real: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    """os.replace that does ``count`` renames, then dies as a killed build would."""
+    calls = {"n": 0}
+
+    def replace(src: str, dest: str) -> None:
+        calls["n"] += 1
+        if calls["n"] > count:
+            raise KeyboardInterrupt
+        real(src, dest)
+
+    return replace
 
 
 _real_delete = inplace_module.InPlaceTree.delete
@@ -379,3 +384,67 @@ def test_user_files_survive_both_kinds_of_build(site: tuple[Catalog, Path]):
     assert (out / "CNAME").read_text() == "gallery.example.org\n"
     assert (out / ".git" / "HEAD").is_file()
     catalog.close()
+
+
+def test_pages_reading_a_site_wide_fact_follow_it_the_others_do_not(
+    site: tuple[Catalog, Path],
+):
+    """With a theme showing the picture count on every image page, one approval rewrites
+    every image page; with the default theme, a handful."""
+    catalog, out = site
+    folder = catalog.config.root / "themes" / "default" / "templates"
+    folder.mkdir(parents=True)
+    (folder / "image.html").write_text(COUNTING_THEME["image.html"])
+    assert build_site(catalog, out, base_url="https://example.org/g").full
+    image_pages = {rel for rel in stamps(out) if rel.startswith("image/")}
+    before = stamps(out)
+    catalog.images.approve(["p03"])
+    assert not build_site(catalog, out, base_url="https://example.org/g").full
+    assert image_pages <= touched(before, stamps(out))
+    assert "of 27</title>" in (out / "image" / "p00.html").read_text()
+    shutil.rmtree(folder)
+    add_processed(catalog, "latest", seed=95, approved=False, created_at=stamp(59))
+    assert build_site(catalog, out, base_url="https://example.org/g").full
+    before = stamps(out)
+    catalog.images.approve(["latest"])
+    build_site(catalog, out, base_url="https://example.org/g")
+    assert touched(before, stamps(out)) & image_pages == {"image/p29.html"}  # its neighbour
+
+
+def test_missing_file_of_a_new_picture_leaves_it_out_until_it_is_back(
+    site: tuple[Catalog, Path], tmp_path: Path
+):
+    catalog, out = site
+    web = catalog.art_dir / catalog.artifacts.get("p03", "web-optimized")["file_path"]
+    thumb = catalog.art_dir / catalog.artifacts.get("p03", "thumbnails-small")["file_path"]
+    kept = web.read_bytes()
+    web.unlink()
+    thumb.unlink(missing_ok=True)
+    catalog.images.approve(["p03", "p17"])
+    report = build_site(catalog, out, base_url="https://example.org/g")
+    assert not report.full and len(report.failed) == 1 and "p03" in report.failed[0]
+    assert not (out / "image" / "p03.html").exists() and (out / "image" / "p17.html").exists()
+    assert not broken_links(files_of(out))
+    again = build_site(catalog, out, base_url="https://example.org/g")
+    assert not again.skipped and len(again.failed) == 1  # reported again, not "up to date"
+    web.write_bytes(kept)
+    fixed = build_site(catalog, out, base_url="https://example.org/g")
+    assert not fixed.failed and (out / "image" / "p03.html").is_file()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert files_of(out) == clean_build(catalog, scratch)
+    assert build_site(catalog, out, base_url="https://example.org/g").skipped
+
+
+def test_records_follow_the_folder_a_deleted_or_replaced_folder_means_a_full_build(
+    site: tuple[Catalog, Path],
+):
+    catalog, out = site
+    manifest = (out / MANIFEST).read_text()
+    catalog.images.approve(["p03"])
+    assert not build_site(catalog, out, base_url="https://example.org/g").full
+    # every build names itself anew: a cv.db from before this build would not match
+    assert (out / MANIFEST).read_text() != manifest
+    (out / MANIFEST).write_text(manifest)  # the folder now claims an older build
+    catalog.images.approve(["p10"])
+    assert build_site(catalog, out, base_url="https://example.org/g").full
