@@ -135,8 +135,11 @@ _BUMP = "UPDATE gallery_version SET version = version + 1;"
 
 
 def _stamp(image_id: str) -> str:
+    # Delete, then insert: never a conflict. (An INSERT OR REPLACE inside a trigger takes
+    # the conflict policy of the statement that fired it, and an upsert's is ABORT.)
     return (
-        "INSERT OR REPLACE INTO gallery_stamps (image_id, version) "
+        f"DELETE FROM gallery_stamps WHERE image_id = {image_id}; "
+        "INSERT INTO gallery_stamps (image_id, version) "
         f"SELECT {image_id}, version FROM gallery_version WHERE id = 1 AND {image_id} IS NOT NULL;"
     )
 
