@@ -29,7 +29,7 @@ from .content import ContentPage
 from .context import IMAGE_COUNT, Pagination, Recording, SiteInfo, UserInfo, UserList, user_fact
 from .paging import HOME, index_url, user_home_url, user_page_url
 from .plan import FEED_URL, SITEMAP_URL, Dirty, Job, Plan, image_url
-from .query import ImageItem, Media, attach_derived, make_items
+from .query import ImageItem, attach_derived, make_items
 from .theme import Theme
 
 HASHED_ASSETS = (".css", ".js")
@@ -305,4 +305,4 @@ def theme_assets(theme: Theme) -> list[tuple[str, str, Path]]:
     return assets
 
 
-__all__ = ["SITE_STATIC", "Media", "Placement", "Rendered", "Renderer", "site_files"]
+__all__ = ["SITE_STATIC", "Placement", "Rendered", "Renderer", "site_files", "theme_assets"]
