@@ -156,10 +156,11 @@ def make_plan(
             page_keys = blake2b(digest_size=16)
         recent.append(key)
         if username:
+            if not isinstance(username, str):  # SQLite keeps what it was given
+                username = str(username)
             user = users.get(username)
             if user is None:
-                name = str(username)
-                user = UserPlan(name, slugify(name), recent=deque(maxlen=per_page))
+                user = UserPlan(username, slugify(username), recent=deque(maxlen=per_page))
                 users[username] = user
             user.positions.append(j)
             user.running.update(key)
