@@ -676,7 +676,7 @@ def test_feed_and_sitemap_are_well_formed_whatever_the_names_hold(site_root: Pat
     sitemap = ET.parse(out / "sitemap.xml").getroot()
     locs = [loc.text or "" for loc in sitemap.iter(f"{SITEMAP}loc")]
     assert locs and all(loc.startswith("https://example.org/g/") for loc in locs)
-    assert len(locs) == 1 + 2 + 2  # the home page, two image pages, two user pages
+    assert len(locs) == 2 + 2 + 2  # the home page and page 1, two image pages, two users
     for path in out.rglob("*"):
         if path.suffix in (".html", ".xml"):
             text = path.read_text(encoding="utf-8")

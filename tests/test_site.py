@@ -37,11 +37,14 @@ def parse(path: Path) -> Collector:
     return collector
 
 
+def figure_ids(page: Path) -> list[str]:
+    return [str(a["data-id"]) for a in parse(page).find("figure") if a.get("data-id")]
+
+
 def data_ids(output: Path) -> list[str]:
-    ids = []
-    for page in ["index.html", *sorted(p.name for p in output.glob("page-*.html"))]:
-        ids += [a["data-id"] for a in parse(output / page).find("figure") if a.get("data-id")]
-    return [i for i in ids if i is not None]
+    """Every picture on the numbered index pages (page-1.html holds the oldest), newest first."""
+    pages = sorted(output.glob("page-*.html"), key=lambda p: int(p.stem.split("-")[1]))
+    return [i for page in reversed(pages) for i in figure_ids(page)]
 
 
 @pytest.fixture
@@ -73,6 +76,7 @@ def test_every_approved_image_once_newest_first_across_pages(gallery: Catalog, t
     expected = [f"img{n:02d}" for n in range(24, -1, -1) if n != 7]
     assert ids[:24] == expected and ids[24] == "img07"
     assert not (out / "page-2.html").exists()
+    assert figure_ids(out / "index.html") == ids  # the home page shows the newest 60
 
 
 def test_pagination_follows_per_page(gallery: Catalog, tmp_path: Path):
@@ -80,12 +84,34 @@ def test_pagination_follows_per_page(gallery: Catalog, tmp_path: Path):
     with Catalog.open(gallery.config.root) as catalog:
         build_site(catalog, tmp_path / "out")
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.glob("page-*.html")) == ["page-2.html", "page-3.html"]
+    # Numbered from the oldest: page-1 the 10 oldest, page-3 the 5 newest (not yet full).
+    assert sorted(p.name for p in out.glob("page-*.html")) == [
+        "page-1.html",
+        "page-2.html",
+        "page-3.html",
+    ]
     ids = data_ids(out)
-    assert len(ids) == 25 and len(set(ids)) == 25
+    assert ids == [f"img{n:02d}" for n in range(24, -1, -1)]
+    assert figure_ids(out / "page-1.html") == [f"img{n:02d}" for n in range(9, -1, -1)]
+    assert figure_ids(out / "page-3.html") == [f"img{n:02d}" for n in range(24, 19, -1)]
+    # The home page: the newest 10; "older" leads to the page holding the 11th newest.
     home = parse(out / "index.html")
+    assert [f["data-id"] for f in home.find("figure")] == ids[:10]
     assert home.find("a", rel="next")[0]["href"] == "page-2.html"
-    assert parse(out / "page-3.html").find("a", rel="prev")[0]["href"] == "page-2.html"
+    assert not home.find("a", rel="prev")
+    newest = parse(out / "page-3.html")
+    assert newest.find("a", rel="prev")[0]["href"] == "index.html"
+    assert newest.find("a", rel="next")[0]["href"] == "page-2.html"
+    middle = parse(out / "page-2.html")
+    assert middle.find("a", rel="prev")[0]["href"] == "page-3.html"
+    assert middle.find("a", rel="next")[0]["href"] == "page-1.html"
+    oldest = parse(out / "page-1.html")
+    assert oldest.find("a", rel="prev")[0]["href"] == "page-2.html" and not oldest.find(
+        "a", rel="next"
+    )
+    # every image page links back to the numbered page that holds it
+    assert parse(out / "image" / "img05.html").find("a", href="../page-1.html")
+    assert parse(out / "image" / "img22.html").find("a", href="../page-3.html")
 
 
 def test_items_have_placeholder_and_stable_img_attributes(gallery: Catalog, tmp_path: Path):
@@ -185,7 +211,8 @@ def test_feed_and_sitemap_use_base_url_only_there(gallery: Catalog, tmp_path: Pa
     assert (
         "https://example.org/g/index.html" in locs and "https://example.org/g/user/bob.html" in locs
     )
-    assert len(locs) == 1 + 25 + 3
+    assert "https://example.org/g/page-1.html" in locs
+    assert len(locs) == len(set(locs)) == 2 + 25 + 3  # home and page-1, images, users
     for page in out.rglob("*.html"):
         tags = [a for t, a in parse(page).tags if t not in ("link", "meta")]
         hrefs = [a.get("href") or "" for a in tags]

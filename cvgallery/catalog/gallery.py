@@ -10,19 +10,25 @@ NamedTuples: cheap to hold for 100,000, cheap to fingerprint.
 Order, newest first: ``sort = "taken"`` by the capture date where known, else the date
 added (taken_at is local time as the camera wrote it: the text before any offset, with
 created_at's space for its "T", so both compare as text); ``"added"`` by the date added.
+
+A build streams them (:meth:`Gallery.top_rows`, oldest first, one cursor, nothing held)
+and later fetches the few it renders by id (:meth:`Gallery.rows_by_id`); the same
+SELECT serves every path, so a column added to it reaches them all.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-ORDER_BY = {
-    "taken": "COALESCE(replace(substr(i.taken_at, 1, 19), 'T', ' '), i.created_at) DESC, i.id",
-    "added": "i.created_at DESC, i.id",
+# What the pages are ordered by, newest first; {t} is the images table's alias.
+SORT_KEYS = {
+    "taken": "COALESCE(replace(substr({t}.taken_at, 1, 19), 'T', ' '), {t}.created_at)",
+    "added": "{t}.created_at",
 }
 
-GALLERY_SQL = """
+GALLERY_SELECT = """
 SELECT i.id, i.width, i.height, b.blurhash, a.file_path,
        i.username, i.original_url, i.created_at, i.parent_id, i.mime_type,
        a.sha256 AS web_sha, a.width AS web_w, a.height AS web_h,
@@ -39,8 +45,10 @@ LEFT JOIN artifacts t ON i.id = t.image_id AND t.stage = 'thumbnails-small'
 LEFT JOIN artifacts e ON i.id = e.image_id AND e.stage = 'ersgan-enhanced'
 LEFT JOIN artifacts v ON i.id = v.image_id AND v.stage = 'video-sources'
 WHERE i.approved = TRUE
-ORDER BY {order}
 """
+
+#: ids per IN (...) list: far below SQLite's limit on parameters
+BATCH = 500
 
 # Derived pictures that are not gallery images themselves (video frames, face-swap
 # results: rows with parent_id and no web-optimized copy), shown on their parent's page
@@ -113,10 +121,59 @@ class DerivedRow(NamedTuple):
 class Gallery:
     def __init__(self, conn: sqlite3.Connection, sort: str = "taken"):
         self.conn = conn
-        self.sql = GALLERY_SQL.format(order=ORDER_BY[sort])
+        key, alias_key = SORT_KEYS[sort].format(t="i"), SORT_KEYS[sort].format(t="g")
+        self.sql = f"{GALLERY_SELECT}ORDER BY {key} DESC, i.id\n"
+        # Oldest first: the reverse of the newest-first order pages show, so index page N
+        # (counted from the oldest) holds the same pictures whatever is added after it.
+        self._top_sql = f"{GALLERY_SELECT}AND i.parent_id IS NULL\nORDER BY {key}, i.id DESC\n"
+        self._child_sql = (
+            f"{GALLERY_SELECT}AND i.parent_id IS NOT NULL\n"
+            f"ORDER BY i.parent_id, {key} DESC, i.id\n"
+        )
+        # The same rows, reduced to what tells them apart: id, user and the version of the
+        # last write concerning the picture (schema 6's gallery_stamps). SQLite flattens the
+        # subquery and drops the LEFT JOINs nothing reads: a quarter of reading the rows.
+        self._top_keys_sql = f"""
+SELECT g.id, g.username, s.version
+FROM ({GALLERY_SELECT}AND i.parent_id IS NULL) AS g
+LEFT JOIN gallery_stamps s ON s.image_id = g.id
+ORDER BY {alias_key}, g.id DESC
+"""
 
     def rows(self) -> list[GalleryRow]:
+        """Every gallery row, newest first."""
         return list(map(GalleryRow._make, self.conn.execute(self.sql)))
+
+    def top_rows(self) -> Iterator[GalleryRow]:
+        """The rows without a parent, oldest first, straight from the cursor."""
+        return map(GalleryRow._make, self.conn.execute(self._top_sql))
+
+    def top_stamps(self) -> Iterator[tuple[str, str | None, int | None]]:
+        """(id, username, stamp) of :meth:`top_rows`, in the same order: the stamp changes
+        with every write to the picture's row, artifacts or BlurHash."""
+        return map(tuple, self.conn.execute(self._top_keys_sql))  # type: ignore[arg-type]
+
+    def child_rows(self) -> Iterator[GalleryRow]:
+        """Rows with a parent (face-swap results...), by parent, newest first within one."""
+        return map(GalleryRow._make, self.conn.execute(self._child_sql))
+
+    def rows_by_id(self, ids: Iterable[str]) -> dict[str, GalleryRow]:
+        """The gallery rows of these ids (those still in the gallery), in batches."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, GalleryRow] = {}
+        for start in range(0, len(wanted), BATCH):
+            batch = wanted[start : start + BATCH]
+            marks = ",".join("?" * len(batch))
+            sql = f"{GALLERY_SELECT}AND i.id IN ({marks})"
+            for row in map(GalleryRow._make, self.conn.execute(sql, batch)):
+                found[row.id] = row
+        return found
 
     def derived(self) -> list[DerivedRow]:
         return list(map(DerivedRow._make, self.conn.execute(DERIVED_SQL)))
+
+    def version(self) -> int:
+        """Counts every write to images, artifacts and blurhash_cache (triggers of schema 6):
+        equal numbers mean the rows a gallery is made from have not changed."""
+        row = self.conn.execute("SELECT version FROM gallery_version WHERE id = 1").fetchone()
+        return int(row[0]) if row else -1

@@ -181,6 +181,78 @@ ALTER TABLE images ADD COLUMN lens TEXT;
 ALTER TABLE images ADD COLUMN exposure TEXT;
 """
 
+# The incremental build's records (cvgallery.site, issue 11). gallery_version counts every
+# write to the tables the gallery is read from (images, artifacts, blurhash_cache), so a
+# build with nothing new reads one integer instead of every row; gallery_stamps holds, per
+# image, the version of the last write that concerned it, so a build tells which pictures
+# changed without reading their rows. A table the gallery query starts reading needs the
+# same triggers. site_outputs has one row per output folder built (its build token is also
+# in the folder's manifest, so a folder replaced or deleted behind our back, or a cv.db
+# restored from a copy, is noticed); site_pages records, per file the build wrote, the
+# fingerprint of what it was made from, the digest of its bytes, the site-wide facts its
+# template read and the media files it placed (so a media file no page needs is deleted).
+_BUMP = "UPDATE gallery_version SET version = version + 1;"
+
+
+def _stamp(image_id: str) -> str:
+    # Delete, then insert: never a conflict. (An INSERT OR REPLACE inside a trigger takes
+    # the conflict policy of the statement that fired it, and an upsert's is ABORT.)
+    return (
+        f"DELETE FROM gallery_stamps WHERE image_id = {image_id}; "
+        "INSERT INTO gallery_stamps (image_id, version) "
+        f"SELECT {image_id}, version FROM gallery_version WHERE id = 1 AND {image_id} IS NOT NULL;"
+    )
+
+
+def _stamp_triggers(table: str, key: str) -> str:
+    return f"""
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_insert AFTER INSERT ON {table}
+BEGIN {_BUMP} {_stamp(f"NEW.{key}")} END;
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_update AFTER UPDATE ON {table}
+BEGIN {_BUMP} {_stamp(f"NEW.{key}")} {_stamp(f"OLD.{key}")} END;
+CREATE TRIGGER IF NOT EXISTS gallery_stamp_{table}_delete AFTER DELETE ON {table}
+BEGIN {_BUMP} {_stamp(f"OLD.{key}")} END;
+"""
+
+
+SCHEMA_SITE_BUILDS = (
+    """
+CREATE TABLE IF NOT EXISTS gallery_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO gallery_version (id, version) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS gallery_stamps (
+    image_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+    + _stamp_triggers("images", "id")
+    + _stamp_triggers("artifacts", "image_id")
+    + _stamp_triggers("blurhash_cache", "image_id")
+    + """
+CREATE TABLE IF NOT EXISTS site_outputs (
+    id INTEGER PRIMARY KEY,
+    folder TEXT UNIQUE NOT NULL,
+    build TEXT NOT NULL,
+    settings TEXT,
+    gallery_version INTEGER,
+    images INTEGER NOT NULL DEFAULT 0,
+    complete BOOLEAN NOT NULL DEFAULT FALSE,
+    built_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS site_pages (
+    output_id INTEGER NOT NULL REFERENCES site_outputs(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    inputs TEXT,
+    digest TEXT,
+    deps TEXT,
+    media TEXT,
+    PRIMARY KEY (output_id, path)
+) WITHOUT ROWID;
+"""
+)
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -215,6 +287,10 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         "picture words and capture facts: title, caption, alt_text, taken_at, camera, lens, "
         "exposure",
         _script(SCHEMA_PICTURE_WORDS),
+    ),
+    (
+        "incremental site builds: gallery_version, site_outputs, site_pages",
+        _script(SCHEMA_SITE_BUILDS),
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

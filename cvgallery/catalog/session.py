@@ -2,7 +2,8 @@
 
 The SQL lives in the table modules beside this one, reached as named parts of the
 session: ``catalog.images``, ``catalog.artifacts``, ``catalog.jobs``, ``catalog.gallery``,
-``catalog.archive`` (legacy_files: what `migrate` found) and ``catalog.checks`` (verify's).
+``catalog.archive`` (legacy_files: what `migrate` found), ``catalog.checks`` (verify's) and
+``catalog.builds`` (what each built page was made from).
 Transactions belong to the caller (``with catalog.transaction(): ...``), so two steps that
 must happen together (a row and its artifact, a job's result and its completion) do.
 """
@@ -21,6 +22,7 @@ from ..errors import UnknownStage
 from . import schema
 from .archive import Archive
 from .artifacts import Artifacts
+from .builds import Builds
 from .checks import Checks
 from .gallery import Gallery
 from .images import Images
@@ -40,6 +42,7 @@ class Catalog:
         self.gallery = Gallery(conn, config.sort)
         self.archive = Archive(conn)
         self.checks = Checks(conn)
+        self.builds = Builds(conn)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Catalog:

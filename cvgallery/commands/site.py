@@ -57,7 +57,9 @@ def build(
         "images": built.images,
         "written": built.written,
         "kept": built.kept,
+        "deleted": built.deleted,
         "skipped": built.skipped,
+        "full": built.full,
         "failed": built.failed,
     }
     return report

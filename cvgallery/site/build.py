@@ -1,31 +1,57 @@
-"""Rendering a site from the catalog as it is: query it once, render every page.
+"""Rendering a site from the catalog as it is, doing work in proportion to what changed.
 
 Bringing the catalog up to date first is the `build` command's job (cvgallery.commands
-.site); this package only renders. Cost follows change: the query result, the theme
-files, the content pages and the settings are fingerprinted; when the fingerprint equals
-the one stored with the last build, nothing is rendered and nothing is written. Otherwise
-every page is rendered into a fresh folder (unchanged files linked from the previous
-build, so they keep their mtime) and swapped in.
+.site); this package only renders. What each output folder was made from is recorded in
+cv.db (catalog/builds.py):
+
+- Nothing new: the catalog's gallery version (a counter its triggers bump on every write
+  to the tables the gallery is read from), the settings fingerprint (theme files, site.toml,
+  content pages, the site's static files, this code) and the output's build token equal
+  the recorded ones. Nothing is read beyond that and nothing is written.
+- Settings changed, or no usable record (first build, folder replaced): a full build.
+  Every page is rendered into a fresh folder (unchanged files linked from the previous
+  build, so they keep their mtime) that is swapped in (output.py).
+- Otherwise an incremental build: phase one (plan.py) streams the rows and fingerprints
+  every page; the pages whose fingerprint differs from the recorded one are rendered
+  (pages.py) and written in place, new files first, entry pages last, deletions after
+  (inplace.py); the records are updated last.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import secrets
+import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cvgallery
 
+from .. import store
 from ..catalog import Catalog
+from ..catalog.builds import OutputState, PageRow
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
 from ..scrub import scrub_copy, scrub_video
 from .content import ContentPage, load_pages
-from .output import OutputTree, read_manifest
-from .pages import SITE_STATIC, render_site, site_files
-from .query import ImageItem, arrange, attach_derived, make_items
+from .inplace import InPlaceTree
+from .output import (
+    MANIFEST,
+    OutputTree,
+    check_output,
+    clean_leftovers,
+    file_digest,
+    manifest_roots,
+    output_lock,
+    read_manifest_json,
+)
+from .pages import SITE_STATIC, Placement, Renderer, site_files, theme_assets
+from .plan import Changes, Entry, Plan, compare, inputs_of, make_plan
 from .theme import Theme
 
 DEFAULT_OUTPUT = "gallery-html"
@@ -38,6 +64,10 @@ PUBLISHED_STAGES = (
     "face-swap-results",
 )
 
+#: the second half of a build, run after the catalog is read: put the files in place and
+#: record them, given the gallery version read (None: something failed, build again)
+Finish = Callable[[int | None], None]
+
 
 @dataclass
 class BuildReport:
@@ -47,7 +77,10 @@ class BuildReport:
     images: int = 0
     written: int = 0
     kept: int = 0
+    deleted: int = 0
     skipped: bool = False
+    #: a full build (every page rendered, swapped in) rather than an incremental one
+    full: bool = False
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
     #: things worth saying once per build (not failures)
@@ -58,12 +91,26 @@ class BuildReport:
             return f"{self.output}: up to date ({self.images} images, nothing written)"
         return (
             f"{self.output}: {self.images} images, {self.written} files written, "
-            f"{self.kept} unchanged, {len(self.failed)} failed in {self.seconds:.2f}s"
+            f"{self.deleted} deleted, {self.kept} unchanged, {len(self.failed)} failed "
+            f"in {self.seconds:.2f}s"
         )
 
 
 def default_output(config: SiteConfig) -> Path:
     return config.art_dir / DEFAULT_OUTPUT
+
+
+@dataclass
+class _Site:
+    """What one build renders besides the catalog's rows."""
+
+    theme: Theme
+    url: str
+    intro: ContentPage | None
+    pages: list[ContentPage]
+    assets: dict[str, str]
+    extra: list[Entry]
+    settings: str
 
 
 def build_site(
@@ -74,53 +121,52 @@ def build_site(
 ) -> BuildReport:
     """Render the gallery into ``output`` (default art/gallery-html/); see the module docstring."""
     started = time.perf_counter()
-    final = Path(output) if output is not None else default_output(catalog.config)
-    report = BuildReport(final)
     config = catalog.config
+    final = (Path(output) if output is not None else default_output(config)).resolve()
+    report = BuildReport(final)
     url = config.base_url if base_url is None else check_base_url(base_url, "--base-url")
-    rows = catalog.gallery.rows()
-    derived = catalog.gallery.derived()
     theme = Theme(config)
     intro, pages, unreadable = load_pages(config.root / "content")
     report.failed += unreadable
-    content = [intro, *pages] if intro else pages
-    fingerprint = _fingerprint([*rows, *derived], theme, content, url, config)
-    previous = read_manifest(final)
-    if previous and previous.get("fingerprint") == fingerprint:
-        report.skipped = True
-        report.images = int(previous.get("images", 0))
-        report.seconds = time.perf_counter() - started
-        return report
+    site = _site(config, theme, url, intro, pages)
     try:
-        tree = OutputTree(final)
+        built = _build(catalog, final, site, report)
     except OSError as exc:  # a read-only or full disk, a file where a folder must go
         raise _unwritable(final, exc) from exc
-    try:
-        hidden = frozenset(name for name, cfg in config.stages.items() if not cfg.publish)
-        items = make_items(rows, hidden)
-        attach_derived(items, derived, hidden)
-        placed = _place_media(tree, catalog, items, report)
-        top = arrange(placed)
-        report.images = len(top)
-        render_site(tree, theme, config, top, intro, pages, url)
-        if not url:
-            report.notes.append("no base_url: sitemap.xml not written (it needs absolute URLs)")
-        # An image or page left out (file missing or unreadable) is recorded nowhere else:
-        # without the fingerprint the next build renders again and reports it again.
-        complete = fingerprint if len(placed) == len(items) and not unreadable else None
-        tree.write_manifest(
-            {"fingerprint": complete, "images": len(top), "generator": cvgallery.__version__}
-        )
-        tree.commit()
-    except OSError as exc:
-        tree.abort()
-        raise _unwritable(final, exc) from exc
-    except BaseException:
-        tree.abort()
-        raise
-    report.written, report.kept = tree.written, tree.kept
+    if not url and built:
+        report.notes.append("no base_url: sitemap.xml not written (it needs absolute URLs)")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _build(catalog: Catalog, final: Path, site: _Site, report: BuildReport) -> bool:
+    """A full or an incremental build under the output's lock; False: nothing new."""
+    with output_lock(final):
+        check_output(final)
+        clean_leftovers(final)
+        manifest = read_manifest_json(final)
+        with _snapshot(catalog.conn):
+            version = catalog.gallery.version()
+            state = catalog.builds.state(str(final))
+            if state is not None and (manifest or {}).get("build") != state.build:
+                state = None  # the folder is not the one recorded (deleted, replaced)
+            if (
+                state is not None
+                and state.complete
+                and state.gallery_version == version
+                and state.settings == site.settings
+            ):
+                report.skipped, report.images = True, state.images
+                return False
+            full = state is None or state.settings != site.settings
+            report.full = full
+            if full:
+                finish = _full_build(catalog, final, site, state, report)
+            else:
+                assert state is not None
+                finish = _incremental_build(catalog, final, site, state, report)
+        finish(version if not report.failed else None)
+    return True
 
 
 def _unwritable(final: Path, exc: OSError) -> BuildError:
@@ -137,45 +183,304 @@ def _unwritable(final: Path, exc: OSError) -> BuildError:
     return BuildError(f"{final}: cannot write the site: {reason}")
 
 
-def _place_media(
-    tree: OutputTree, catalog: Catalog, items: list[ImageItem], report: BuildReport
-) -> list[ImageItem]:
-    """Link every file the pages use into media/; an image whose file is gone is left out."""
-    art = catalog.art_dir
-    placed: set[str] = set()
-    # Files cvgallery made are clean; one logged from an outside tool may carry its
-    # input's EXIF (GPS): published as a scrubbed copy, never the user's file itself.
-    foreign = catalog.artifacts.foreign(PUBLISHED_STAGES)
-    kept = []
-    for item in items:
-        media = item.media()  # web copy, thumbnail, display sizes, larger, derived
-        try:
-            for m in media:
-                if m.src not in placed:
-                    make = scrub_copy if m.path in foreign else None
-                    tree.place(m.src, art / m.path, make=make)
-                    placed.add(m.src)
-            if item.video and item.video.src not in placed:
-                # Never the upload itself: its container holds location, device and dates.
-                tree.place(item.video.src, art / item.video.path, make=scrub_video)
-                placed.add(item.video.src)
-        except BuildError as exc:
-            report.failed.append(f"{item.id}: {exc}")
-            continue
-        kept.append(item)
-    return kept
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Everything a build reads comes from one read transaction: one state of the catalog."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
-def _fingerprint(
-    rows: list[tuple[object, ...]],
-    theme: Theme,
-    content: list[ContentPage],
-    url: str,
+def _site(
     config: SiteConfig,
+    theme: Theme,
+    url: str,
+    intro: ContentPage | None,
+    pages: list[ContentPage],
+) -> _Site:
+    extra: list[Entry] = []
+    assets: dict[str, str] = {}
+    for rel, path in site_files(config.root / SITE_STATIC):
+        extra.append((rel, "static", ("static", str(path))))
+    for name, rel, path in theme_assets(theme):
+        assets[name] = rel
+        extra.append((rel, "static", ("static", str(path))))
+    extra += [(p.url, "page", ("page", p.name)) for p in pages]
+    content = [intro, *pages] if intro else pages
+    settings = _settings_fingerprint(theme, content, url, config)
+    return _Site(theme, url, intro, pages, assets, extra, settings)
+
+
+# -- the two kinds of build ---------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    """What rendering the dirty files produced."""
+
+    plan: Plan
+    changes: Changes
+    #: (path, inputs, digest, facts, media) of every file rendered
+    records: list[PageRow] = field(default_factory=list)
+    #: page → the media files it uses now, for every image page rendered
+    media: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: int = 0
+
+
+def _render_all(
+    catalog: Catalog,
+    site: _Site,
+    report: BuildReport,
+    state: OutputState | None,
+    *,
+    full: bool,
+    make_tree: Callable[[Changes], OutputTree | InPlaceTree],
+) -> tuple[_Outcome, OutputTree | InPlaceTree]:
+    """Plan, compare, render; an image whose files cannot be placed is left out and the
+    plan made again without it (positions, neighbours and pages change with it)."""
+    config = catalog.config
+    left_out: dict[str, str] = {}
+    while True:
+        plan = make_plan(
+            catalog,
+            per_page=config.per_page,
+            feed_size=config.feed_size,
+            left_out=set(left_out),
+            sitemap=bool(site.url),
+            extra=site.extra,
+        )
+        records = catalog.builds.pages(state.id) if state is not None else iter(())
+        changes = compare(plan.entries, records, plan.facts, full=full)
+        tree = make_tree(changes)
+        outcome = _Outcome(plan, changes)
+        try:
+            failed = _render_into(tree, catalog, site, outcome, full=full)
+        except BaseException:
+            tree.abort()
+            raise
+        if not failed:
+            report.failed += list(left_out.values())
+            report.images = len(plan.ids)
+            return outcome, tree
+        tree.abort()
+        left_out.update(failed)
+
+
+def _render_into(
+    tree: OutputTree | InPlaceTree,
+    catalog: Catalog,
+    site: _Site,
+    outcome: _Outcome,
+    *,
+    full: bool,
+) -> dict[str, str]:
+    """Render every dirty file into ``tree``; returns the images whose files are missing."""
+    plan, dirty = outcome.plan, outcome.changes.dirty
+    renderer = Renderer(
+        catalog,
+        site.theme,
+        catalog.config,
+        plan,
+        base_url=site.url,
+        intro=site.intro,
+        pages=site.pages,
+        assets=site.assets,
+    )
+    art = str(catalog.art_dir)
+    foreign = _Foreign(catalog)
+    failed: dict[str, str] = {}
+    for done in renderer.render(dirty):
+        entry = dirty[done.rel]
+        media = None
+        if done.placements:
+            # A page recorded whole placed its media: those need no look at the disk.
+            known = set(entry.media) if entry.recorded and not full else set()
+            failed.update(_place(tree, art, done.placements, known, foreign))
+            now = outcome.media[done.rel] = list(dict.fromkeys(m.rel for m in done.placements))
+            media = " ".join(now)
+        digest = file_digest(done.data)
+        facts = json.dumps(done.facts) if done.facts else None
+        inputs = inputs_of(entry.key, done.facts, plan.facts)
+        outcome.records.append((done.rel, inputs, digest, facts, media))
+        if isinstance(tree, OutputTree):
+            tree.write(done.rel, done.data)
+        elif entry.recorded and entry.old_digest == digest:
+            outcome.unchanged += 1  # the same bytes: the file keeps its mtime
+        else:
+            tree.write(done.rel, done.data)
+    return failed
+
+
+class _Foreign:
+    """Files of published stages cvgallery did not make (logged from an outside tool,
+    synced, migrated): they may carry their input's EXIF (GPS), so they are published as
+    scrubbed copies, never the user's file itself. Looked up once, on the first file a
+    build places (a build that places nothing does not read them)."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self._paths: set[str] | None = None
+
+    def __contains__(self, path: object) -> bool:
+        if self._paths is None:
+            display = tuple(n for n in self.catalog.config.stages if n.startswith("display-"))
+            self._paths = self.catalog.artifacts.foreign(PUBLISHED_STAGES + display)
+        return path in self._paths
+
+
+def _place(
+    tree: OutputTree | InPlaceTree,
+    art: str,
+    media: list[Placement],
+    known: set[str],
+    foreign: _Foreign,
+) -> dict[str, str]:
+    failed: dict[str, str] = {}
+    for m in media:
+        if m.owner in failed or m.rel in known:
+            continue
+        if isinstance(tree, InPlaceTree) and tree.has(m.rel):
+            continue
+        try:
+            # Never the upload itself: its container holds location, device and dates.
+            make = scrub_video if m.video else scrub_copy if m.path in foreign else None
+            tree.place(m.rel, f"{art}/{m.path}", make=make)
+        except BuildError as exc:
+            failed[m.owner] = f"{m.owner}: {exc}"
+    return failed
+
+
+def _full_build(
+    catalog: Catalog, final: Path, site: _Site, state: OutputState | None, report: BuildReport
+) -> Finish:
+    def make_tree(changes: Changes) -> OutputTree:
+        previous = None
+        if state is not None:
+            previous = {rel: d.old_digest for rel, d in changes.dirty.items() if d.old_digest}
+        return OutputTree(final, previous)
+
+    outcome, tree = _render_all(catalog, site, report, state, full=True, make_tree=make_tree)
+    assert isinstance(tree, OutputTree)
+    token = secrets.token_hex(8)
+    db = str(catalog.config.db_path.resolve())
+    tree.write_manifest({"build": token, "catalog": db, "generator": cvgallery.__version__})
+    report.written, report.kept = tree.written, tree.kept
+
+    def finish(version: int | None) -> None:
+        try:
+            tree.commit()
+        except BaseException:
+            tree.abort()
+            raise
+        catalog.builds.replace_all(
+            str(final),
+            token,
+            site.settings,
+            version,
+            len(outcome.plan.ids),
+            version is not None,
+            outcome.records,
+        )
+
+    return finish
+
+
+def _incremental_build(
+    catalog: Catalog, final: Path, site: _Site, state: OutputState, report: BuildReport
+) -> Finish:
+    outcome, tree = _render_all(
+        catalog, site, report, state, full=False, make_tree=lambda _c: InPlaceTree(final)
+    )
+    assert isinstance(tree, InPlaceTree)
+    builds = catalog.builds
+    dirty, obsolete = outcome.changes.dirty, outcome.changes.obsolete
+    # Media a rendered or deleted page placed and may have been the last to use.
+    candidates: set[str] = set()
+    for page, now in outcome.media.items():
+        candidates.update(set(dirty[page].media) - set(now))
+    for media in obsolete.values():
+        candidates.update((media or "").split())
+
+    def finish(version: int | None) -> None:
+        unused: list[str] = []
+        try:
+            touched = [*tree.new, *tree.changed]
+            if touched or obsolete:
+                marks = [(p, _joined(dirty[p].media, outcome.media.get(p))) for p in touched]
+                builds.mark(state.id, [*marks, *obsolete.items()])
+            _write_manifest(final, tree.paths())
+            tree.apply()
+            tree.delete(list(obsolete))
+            if candidates:
+                users = builds.media_users(state.id, candidates)
+                unused = [m for m in sorted(candidates) if not _still_used(users[m], m, outcome)]
+                tree.delete(unused)
+            # A new token each time: a cv.db restored from an older copy no longer matches
+            # the folder, and the next build is a full one instead of trusting old records.
+            token = secrets.token_hex(8)
+            _write_manifest(final, [], build=token)
+            builds.update(
+                state.id,
+                build=token,
+                pages=outcome.records,
+                deleted=list(obsolete),
+                gallery_version=version,
+                images=len(outcome.plan.ids),
+                complete=version is not None,
+            )
+        finally:
+            tree.finish()
+        report.written = tree.written
+        report.deleted = len(obsolete) + len(unused)
+        report.kept = outcome.changes.unchanged + outcome.unchanged
+        report.skipped = not (report.written or report.deleted or report.failed)
+
+    return finish
+
+
+def _joined(before: list[str], now: list[str] | None) -> str | None:
+    """What a page being rewritten may use: its media from before and from now."""
+    media = list(dict.fromkeys([*before, *(now or ())]))
+    return " ".join(media) if media else None
+
+
+def _still_used(pages: list[str], media: str, outcome: _Outcome) -> bool:
+    """Whether a page that stays uses ``media``: one not rendered now, as recorded, or
+    one rendered now, as rendered."""
+    obsolete = outcome.changes.obsolete
+    for page in pages:
+        if page in obsolete:
+            continue
+        now = outcome.media.get(page)
+        if now is None or media in now:
+            return True
+    return False
+
+
+def _write_manifest(final: Path, paths: list[str], build: str | None = None) -> None:
+    """Add the top-level names of ``paths`` to the manifest's before they exist (a later
+    full build must not mistake the first user's folder for a file of the user's), and
+    record a new build token."""
+    manifest = read_manifest_json(final) or {}
+    roots = manifest_roots(manifest)
+    new = {rel.split("/", 1)[0] for rel in paths} - roots
+    if new or build:
+        manifest["roots"] = sorted(roots | new)
+        if build:
+            manifest["build"] = build
+        store.write_bytes(final / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True).encode())
+
+
+def _settings_fingerprint(
+    theme: Theme, content: list[ContentPage], url: str, config: SiteConfig
 ) -> str:
+    """What every page depends on besides the rows: a change means a full build."""
     digest = hashlib.sha256()
-    # tuple's own repr (C) of each row: a NamedTuple's repr names every field, 3x slower.
-    digest.update("\n".join(map(tuple.__repr__, rows)).encode("utf-8"))
     digest.update(theme.fingerprint().encode())
     for page in content:  # as rendered: the Markdown files are not read a second time
         digest.update(f"{page.url}\0{page.title}\0{page.html}\0".encode())

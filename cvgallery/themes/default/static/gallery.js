@@ -253,8 +253,11 @@
 
   function move(step) {
     var target = current + step;
-    if (target >= items.length) { if (nextPage) location.href = nextPage.href + "#:first"; return; }
-    if (target < 0) { if (prevPage) location.href = prevPage.href + "#:last"; return; }
+    // The other page may show some of this page's pictures again (the home page holds the
+    // newest ones of two numbered pages): it opens at the picture after this one.
+    var here = encodeURIComponent(items[current].slug);
+    if (target >= items.length) { if (nextPage) location.href = nextPage.href + "#:after:" + here; return; }
+    if (target < 0) { if (prevPage) location.href = prevPage.href + "#:before:" + here; return; }
     show(target);
     history.replaceState({ cvgallery: items[target].slug }, "", "#" + encodeURIComponent(items[target].slug));
   }
@@ -320,10 +323,17 @@
     });
   });
 
-  // An address naming a picture opens it, on arrival or when typed in later; ":first" and
-  // ":last" come from the previous or next page's lightbox.
+  // An address naming a picture opens it, on arrival or when typed in later; ":after:<slug>"
+  // and ":before:<slug>" come from the next or previous page's lightbox: the picture after
+  // (before) that one when this page shows it too, else the first (last) one here.
   function named() {
     var wanted = decodeURIComponent(location.hash.slice(1));
+    var from = /^:(after|before):(.*)$/.exec(wanted);
+    if (from) {
+      var seen = indexOf(from[2]);
+      if (from[1] === "after") return seen < 0 ? 0 : Math.min(seen + 1, items.length - 1);
+      return seen < 0 ? items.length - 1 : Math.max(seen - 1, 0);
+    }
     if (wanted === ":first") return 0;
     if (wanted === ":last") return items.length - 1;
     return wanted ? indexOf(wanted) : -1;
