@@ -167,13 +167,6 @@ class Images:
                 found[str(row["id"])] = row
         return [found[i] for i in wanted if i in found]
 
-    def count_originals(self) -> int:
-        row = self.conn.execute(
-            """SELECT COUNT(*) FROM images i WHERE EXISTS (SELECT 1 FROM artifacts a
-               WHERE a.image_id = i.id AND a.stage IN ('upstream', 'video-sources'))"""
-        ).fetchone()
-        return int(row[0])
-
     def set_meta(self, image_id: str, values: dict[str, str | None]) -> bool:
         """Store words and capture facts (keys of META_COLUMNS). False when no such image."""
         unknown = set(values) - set(META_COLUMNS)
