@@ -352,6 +352,42 @@ def set_command(
 
 
 @cli.command()
+@click.argument("ids", metavar="[ID]...", nargs=-1)
+@click.option("--all", "all_images", is_flag=True, help="Every image with an original file.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace stored values with the file's (default: fill only what is empty).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@json_option
+@root_option
+def reread(
+    ids: tuple[str, ...],
+    all_images: bool,
+    overwrite: bool,
+    dry_run: bool,
+    as_json: bool,
+    root: Path,
+) -> None:
+    """Read title, caption, alt text, capture date and camera line again from the original
+    files of ID... (or --all): for images catalogued before `add` read them. Only empty
+    fields are filled, so words set with `cvgallery set` stay; `-` reads ids from stdin."""
+    from .commands.reread import reread as reread_images
+
+    with Catalog.open(root) as catalog:
+        report = reread_images(
+            catalog,
+            read_ids(ids),
+            all_images=all_images,
+            overwrite=overwrite,
+            dry_run=dry_run,
+            sink=None if as_json else say,
+        )
+    emit(report, as_json)
+
+
+@cli.command()
 @click.argument("input_stage")
 @click.argument("output_stage")
 @nul_option

@@ -23,6 +23,9 @@ REVIEW_STATES = ("pending", "approved", "rejected")
 
 #: the words shown with a picture: `cvgallery set` option -> images column
 WORD_COLUMNS = {"title": "title", "caption": "caption", "alt": "alt_text"}
+#: what a picture's file says about itself: PictureMeta field -> images column
+META_COLUMNS = {**WORD_COLUMNS, "taken_at": "taken_at", "camera": "camera", "lens": "lens",
+                "exposure": "exposure"}  # fmt: skip
 
 
 @dataclass
@@ -137,6 +140,46 @@ class Images:
         if row is None:
             raise UnknownImage(image_id)
         return {"title": row[0], "caption": row[1], "alt": row[2]}
+
+    # -- what the original file says (`cvgallery reread`) -----------------------------------
+
+    def originals_page(self, after: str = "", limit: int = 500) -> list[sqlite3.Row]:
+        """The next ``limit`` images by id after ``after`` that have an original file
+        (upstream or video-sources artifact), with their file and stored words and facts."""
+        return self.conn.execute(
+            f"""SELECT {_SOURCE_COLUMNS} FROM images i
+                WHERE i.id > ? AND EXISTS (SELECT 1 FROM artifacts a WHERE a.image_id = i.id
+                                           AND a.stage IN ('upstream', 'video-sources'))
+                ORDER BY i.id LIMIT ?""",
+            (after, limit),
+        ).fetchall()
+
+    def originals_of(self, ids: Sequence[str]) -> list[sqlite3.Row]:
+        """:meth:`originals_page`'s rows of these ids (source_path NULL when an image has no
+        original file), in the order given; unknown ids are left out."""
+        found: dict[str, sqlite3.Row] = {}
+        wanted = list(dict.fromkeys(ids))
+        for first in range(0, len(wanted), 500):
+            chunk = wanted[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_SOURCE_COLUMNS} FROM images i WHERE i.id IN ({marks})"
+            for row in self.conn.execute(sql, chunk):
+                found[str(row["id"])] = row
+        return [found[i] for i in wanted if i in found]
+
+    def set_meta(self, image_id: str, values: dict[str, str | None]) -> bool:
+        """Store words and capture facts (keys of META_COLUMNS). False when no such image."""
+        unknown = set(values) - set(META_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a fact of a picture: {sorted(unknown)[0]!r}")
+        if not values:
+            return self.exists(image_id)
+        # Column names come from META_COLUMNS only; every value is a parameter.
+        assignments = ", ".join(f"{META_COLUMNS[k]} = ?" for k in values)
+        cur = self.conn.execute(
+            f"UPDATE images SET {assignments} WHERE id = ?", (*values.values(), image_id)
+        )
+        return bool(cur.rowcount)
 
     def add_child(self, child_id: str, parent_id: str, facts: FileFacts) -> None:
         """Insert or update a derived child (never approved on its own)."""
@@ -348,6 +391,18 @@ _LISTING_COLUMNS = """i.id, i.username, i.original_url, i.width, i.height, i.fil
      ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path,
     (SELECT file_path FROM artifacts t WHERE t.image_id = i.id
      AND t.stage = 'thumbnails-small') AS thumb_path"""
+
+
+#: an image, its original file (the upstream artifact, else video-sources) and what is stored
+#: of its words and capture facts, under META_COLUMNS' keys
+_SOURCE_COLUMNS = """i.id, i.rejected, i.rejection_reason,
+    i.title, i.caption, i.alt_text AS alt, i.taken_at, i.camera, i.lens, i.exposure,
+    (SELECT a.stage FROM artifacts a WHERE a.image_id = i.id
+     AND a.stage IN ('upstream', 'video-sources')
+     ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_stage,
+    (SELECT a.file_path FROM artifacts a WHERE a.image_id = i.id
+     AND a.stage IN ('upstream', 'video-sources')
+     ORDER BY a.stage = 'upstream' DESC LIMIT 1) AS source_path"""
 
 
 def _listing_filter(

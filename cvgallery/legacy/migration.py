@@ -295,7 +295,9 @@ class Migrator:
                 break
         info = probe_data(item.src, item.data) if item.data is not None else probe(item.src)
         facts = FileFacts(item.sha256, item.size, info.width, info.height, info.mime_type)
-        images.add(image_id, facts, parent_id=parent)
+        # An orphan stands in for its lost original: keep what the file says about itself.
+        # A second file for a taken slot is an output, never shown on its own.
+        images.add(image_id, facts, parent_id=parent, meta=info.meta if parent is None else None)
         self.store_artifact(item, image_id, stage)
         if parent is None:
             unreadable = "" if info.ok else f"; the file is unreadable: {info.reason}"
