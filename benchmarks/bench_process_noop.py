@@ -85,11 +85,17 @@ def make_site(root: Path, count: int) -> None:
     conn.close()
 
 
-def timed(argv: list[str], env: dict[str, str]) -> Run:
-    """Wall and CPU seconds and peak RSS (MB) of this child alone."""
+def timed(argv: list[str], code: Path) -> Run:
+    """Wall and CPU seconds and peak RSS (MB) of this child alone, run with ``code``'s
+    cvgallery (its folder is the working directory too: `python -m` looks there first)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(code),
+        cwd=code,
     )
     assert proc.stderr is not None
     err = proc.stderr.read()
@@ -108,8 +114,8 @@ def noop_runs(code: Path, root: Path, runs: int) -> tuple[Run, Run]:
     """The first no-op process on the catalog, and the best of ``runs`` more; checks that
     none of them queued anything."""
     argv = [sys.executable, "-m", "cvgallery", "process", "--root", str(root)]
-    first = timed(argv, env_for(code))
-    best = min((timed(argv, env_for(code)) for _ in range(runs)), key=lambda r: r.cpu)
+    first = timed(argv, code)
+    best = min((timed(argv, code) for _ in range(runs)), key=lambda r: r.cpu)
     conn = sqlite3.connect(root / "cv.db")
     jobs = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     conn.close()

@@ -4,8 +4,8 @@ A job is (image_id, stage, variant): variant is NULL except for a matrix stage (
 with ``each``), which has one job per (source, each image). Planning is one
 INSERT ... SELECT per stage: what to do is decided from the catalog alone, so a no-op
 `process` opens no image file, and a stage the plan memo (plan_memo.py) knows to be all
-current, with nothing changed since, is not even counted again. The seed's db-start-job / db-complete-job / db-fail-job
-are here too, for outside scripts.
+current, with nothing changed since, is not even counted again. The seed's db-start-job /
+db-complete-job / db-fail-job are here too, for outside scripts.
 """
 
 from __future__ import annotations
