@@ -4,8 +4,9 @@
 
 For each size a catalog is made directly (rows inserted, tiny files written: a few real
 JPEGs made unique by the picture's id appended after their end marker, BlurHashes of
-those few), as if added and processed: COUNT approved pictures with upstream,
-web-optimized and thumbnail artifacts, plus 150 processed pictures waiting for review,
+those few), as if added and processed: COUNT approved pictures with an upstream
+artifact and every resize stage of the default site (web copy, thumbnail, display sizes
+and their WebP twins), plus 150 processed pictures waiting for review,
 newer than all of them, and one pending from the middle of the timeline. Then, each in a
 fresh subprocess (wall time, CPU time and peak memory of that process alone, from wait4):
 
@@ -71,6 +72,14 @@ def base_jpegs() -> list[tuple[bytes, str, tuple[int, int]]]:
     return found
 
 
+def base_webp() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (90, 120, 150)).save(buf, "WEBP", quality=60)
+    return buf.getvalue()
+
+
 def make_site(root: Path, count: int) -> dict[str, str]:
     """The catalog described in the module docstring; returns the ids to approve."""
     from cvgallery.catalog import init_site
@@ -79,7 +88,17 @@ def make_site(root: Path, count: int) -> dict[str, str]:
     config = init_site(root)
     art = config.art_dir
     bases = base_jpegs()
-    web_cfg, thumb_cfg = config.stages["web-optimized"], config.stages["thumbnails-small"]
+    webp = base_webp()
+    # Every resize stage of the default site (the 400-px web copy and thumbnail, the
+    # display sizes and their WebP twins): the upload is recorded as 3000x2000, so all
+    # apply, and the pages carry the default srcsets. Files are tiny stand-ins, one JPEG
+    # and one WebP per picture linked under each stage; each artifact has its own hash,
+    # so each is a media file of its own.
+    resizes = [
+        (name, cfg)
+        for name, cfg in config.stages.items()
+        if cfg.kind == "resize" and cfg.input == "upstream"
+    ]
     images, artifacts, hashes = [], [], []
     total = count + PENDING + 1
     middle = count + PENDING  # the one pending picture from the middle of the timeline
@@ -87,19 +106,24 @@ def make_site(root: Path, count: int) -> dict[str, str]:
         image_id = f"img{n:06d}"
         data, blurhash, (w, h) = bases[n % BASES]
         web = data + image_id.encode()  # after the JPEG's end marker: ignored by decoders
-        thumb = bases[(n + 1) % BASES][0] + image_id.encode()
         sha = hashlib.sha256(web).hexdigest()
-        (art / "web-optimized" / f"{image_id}.jpeg").write_bytes(web)
-        (art / "thumbnails-small" / f"{image_id}.jpeg").write_bytes(thumb)
-        os.link(art / "web-optimized" / f"{image_id}.jpeg", art / "upstream" / f"{image_id}.jpeg")
-        artifacts.append((image_id, "upstream", f"upstream/{image_id}.jpeg", sha, w, h, None))
-        for stage, cfg, blob in (
-            ("web-optimized", web_cfg, web),
-            ("thumbnails-small", thumb_cfg, thumb),
-        ):
+        upstream = art / "upstream" / f"{image_id}.jpeg"
+        upstream.write_bytes(web)
+        (art / "upstream" / f"{image_id}.webp").write_bytes(webp)
+        big_w, big_h = (3000, 2000) if w > h else (2000, 3000)
+        artifacts.append(
+            (image_id, "upstream", f"upstream/{image_id}.jpeg", sha, big_w, big_h, None)
+        )
+        for stage, cfg in resizes:
+            fmt = cfg.settings.format
+            path = f"{stage}/{image_id}.{fmt}"
+            os.link(art / "upstream" / f"{image_id}.{'webp' if fmt == 'webp' else 'jpeg'}",
+                    art / path)  # fmt: skip
             params = json.dumps(resize_params(cfg, sha), sort_keys=True)
-            file_sha = hashlib.sha256(blob).hexdigest()
-            artifacts.append((image_id, stage, f"{stage}/{image_id}.jpeg", file_sha, w, h, params))
+            file_sha = hashlib.sha256(f"{stage}/{sha}".encode()).hexdigest()
+            side = cfg.settings.size
+            out_w, out_h = (side, side * h // w) if w > h else (side * w // h, side)
+            artifacts.append((image_id, stage, path, file_sha, out_w, out_h, params))
         hashes.append((image_id, "web-optimized", blurhash, w, h))
         when = START + timedelta(minutes=n if n != middle else count // 2, seconds=n % 7)
         approved = n < count
@@ -110,8 +134,8 @@ def make_site(root: Path, count: int) -> dict[str, str]:
                 f"https://example.com/{image_id}",
                 f"user{n % USERS}",
                 approved,
-                w * 20,
-                h * 20,
+                big_w,
+                big_h,
                 len(web),
                 when.strftime("%Y-%m-%d %H:%M:%S"),
             )

@@ -6,7 +6,9 @@ with one that cvgallery made (processing_params "generator": "cvgallery") from o
 settings (config_key) or from another source (source_sha256), gets a pending job, unless it
 already has a pending, running or failed one. Artifacts recorded by `artifact log/sync` or
 `migrate` have no generator marker and count as current. A no-op run therefore reads a
-few queries' worth of catalog and opens no image file.
+few queries' worth of catalog and opens no image file; once a plan has found a stage all
+current, later runs skip even that read until images or artifacts change
+(cvgallery.catalog.plan_memo).
 
 The jobs are then run by cvgallery.runner (atomic claims, a process pool, batched
 commits). Jobs a dead run left `running` go back to pending first, after the commands it

@@ -3,17 +3,20 @@
 A job is (image_id, stage, variant): variant is NULL except for a matrix stage (a command
 with ``each``), which has one job per (source, each image). Planning is one
 INSERT ... SELECT per stage: what to do is decided from the catalog alone, so a no-op
-`process` opens no image file. The seed's db-start-job / db-complete-job / db-fail-job
-are here too, for outside scripts.
+`process` opens no image file, and a stage the plan memo (plan_memo.py) knows to be all
+current, with nothing changed since, is not even counted again. The seed's db-start-job /
+db-complete-job / db-fail-job are here too, for outside scripts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .images import NOW
+from .plan_memo import PlanMemo, plan_key, snapshot
 from .schema import transaction
 
 STATUSES = ("pending", "running", "completed", "failed")
@@ -36,6 +39,11 @@ _OUTDATED = """(o.id IS NULL OR CASE WHEN json_valid(o.processing_params) THEN
 _SURELY_CURRENT = """o.id IS NOT NULL
      AND instr(o.processing_params, '"source_sha256": "' || src.sha256 || '"') > 0
      AND instr(o.processing_params, '"config_key": ' || json_quote(?)) > 0"""
+
+# Part of every plan memo key (plan_memo): a cvgallery whose tests of "current" differ never
+# trusts what another found. The fragments above are hashed; bump the tag when a test that
+# lives in the methods changes (which sources want a stage: wider_than, edge).
+_RULES = hashlib.sha256(f"{_OUTDATED}{_SURELY_CURRENT} wanted-by-width 1".encode()).hexdigest()[:16]
 
 # Every (source, each) pair; o is the pair's output artifact, counted only on a row that is
 # really the source's child (an unrelated image holding the id gets a job, which then fails).
@@ -63,6 +71,7 @@ def _source(video_input: str | None) -> tuple[str, list[str]]:
 class JobQueue:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.memo = PlanMemo(conn)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -91,7 +100,13 @@ class JobQueue:
               AND (? = 0 OR src.width IS NULL OR {size} > ?)"""
         params = [*source_params, input_stage, stage, wider_than, wider_than]
         outdated = _OUTDATED.format(extra="")
+        key = plan_key(_RULES, input_stage, config_key, video_input, wider_than, edge)
         with transaction(self.conn):
+            # Known current since nothing planning reads changed: no read of its rows.
+            changes = self.memo.changes()
+            known = self.memo.current({stage: key}, changes)
+            if stage in known:
+                return known[stage], 0
             # One pass first: a stage with nothing missing or outdated (a no-op run, every
             # stage but one after a change) costs one read of its rows, not three.
             current, stale = self.conn.execute(
@@ -101,6 +116,7 @@ class JobQueue:
                 (config_key, config_key, *params),
             ).fetchone()
             if not stale:
+                self.memo.remember(stage, key, changes, int(current))
                 return int(current), 0
             self.conn.execute(
                 f"""INSERT INTO jobs (image_id, stage, status, retry_count)
@@ -128,7 +144,35 @@ class JobQueue:
     ) -> dict[str, tuple[int, int]]:
         """For stages made from one input, (current, missing or outdated) per stage, in one
         read of the images: what :meth:`plan` counts before it queues anything. ``outputs``
-        holds (stage, config_key, wider_than, edge) as :meth:`plan` takes them."""
+        holds (stage, config_key, wider_than, edge) as :meth:`plan` takes them. A stage the
+        plan memo knows to be all current is not counted again."""
+        keys = {
+            stage: plan_key(_RULES, input_stage, config_key, video_input, wider_than, edge)
+            for stage, config_key, wider_than, edge in outputs
+        }
+        with snapshot(self.conn):  # the counter and the counts from the same state
+            changes = self.memo.changes()
+            known = self.memo.current(keys, changes)
+            todo = [output for output in outputs if output[0] not in known]
+            counts = self._count_stale(input_stage, todo, video_input)
+        found = {stage: (n, 0) for stage, n in known.items()}
+        found.update(counts)
+        if any(not stale for _current, stale in counts.values()):
+            with transaction(self.conn):
+                for stage, (current, stale) in counts.items():
+                    if not stale:
+                        self.memo.remember(stage, keys[stage], changes, current)
+        return {stage: found[stage] for stage, *_rest in outputs}
+
+    def _count_stale(
+        self,
+        input_stage: str,
+        outputs: list[tuple[str, str, int, str]],
+        video_input: str | None,
+    ) -> dict[str, tuple[int, int]]:
+        """:meth:`stale_counts` without the memo."""
+        if not outputs:
+            return {}
         source, source_params = _source(video_input)
         outdated = _OUTDATED.format(extra="")
         columns, sums, params = [], [], []
@@ -145,8 +189,6 @@ class JobQueue:
                 f"COALESCE(SUM(wanted{n} AND stale{n}), 0)"
             )
             params += [wider_than, wider_than, config_key, config_key, stage]
-        if not outputs:
-            return {}
         # MATERIALIZED: each row's tests run once (a flattened subquery would run them again
         # for every SUM that names them).
         row = self.conn.execute(

@@ -253,6 +253,50 @@ CREATE TABLE IF NOT EXISTS site_pages (
 """
 )
 
+
+# The plan memo (cvgallery.catalog.plan_memo): catalog_changes.changes goes up on every
+# change to what planning reads, whoever makes it (the seed's SQL fires these triggers
+# too); plan_memo holds, per stage, the counter value at which its last plan found every
+# artifact current, so a no-op `process` need not read every artifact again.
+SCHEMA_PLAN_MEMO = """
+CREATE TABLE IF NOT EXISTS catalog_changes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    changes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO catalog_changes (id, changes) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS plan_memo (
+    stage TEXT PRIMARY KEY,
+    plan TEXT NOT NULL,
+    changes INTEGER NOT NULL,
+    current INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_insert AFTER INSERT ON artifacts
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_update AFTER UPDATE ON artifacts
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_delete AFTER DELETE ON artifacts
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS plan_memo_image_insert AFTER INSERT ON images
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS plan_memo_image_update
+AFTER UPDATE OF id, approved, parent_id, mime_type ON images
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS plan_memo_image_delete AFTER DELETE ON images
+BEGIN
+    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
+END;
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -291,6 +335,11 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     (
         "incremental site builds: gallery_version, site_outputs, site_pages",
         _script(SCHEMA_SITE_BUILDS),
+    ),
+    (
+        "plan memo: a change counter on images and artifacts (triggers), so a no-op "
+        "process skips recounting stages known to be current",
+        _script(SCHEMA_PLAN_MEMO),
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,76 @@
+"""What the last plan of a stage found, while the images and artifacts tables are unchanged.
+
+A no-op `process` would otherwise read every approved image and every output artifact
+(900,000 rows and half a gigabyte for 100,000 pictures and the default stages) to find
+that nothing is missing or outdated. Triggers (schema migration "plan memo") add one to
+catalog_changes.changes on every insert and delete of images and artifacts, every update
+of an artifact, and every update of the images columns planning reads (id, approved,
+parent_id, mime_type). They fire whoever writes, cvgallery or the seed's SQL. A plan
+that found every artifact of a stage current stores the counter it read (in the same
+snapshot as its count), the stage's plan parameters and the count; while the counter
+and the parameters are the same, the catalog is the same for that stage, so the stage is
+still all current and the count still holds. Nothing is stored for a stage with work to
+do: what it queues depends on the jobs table too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def plan_key(*parts: Any) -> str:
+    """The text that identifies a stage's plan: every parameter that changes its result."""
+    return json.dumps(parts)
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every SELECT inside sees the same state of the catalog."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+class PlanMemo:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def changes(self) -> int | None:
+        """The change counter (None without one: a hand-emptied table; nothing is
+        remembered then)."""
+        row = self.conn.execute("SELECT changes FROM catalog_changes WHERE id = 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def current(self, keys: dict[str, str], changes: int | None) -> dict[str, int]:
+        """The stages of ``keys`` (stage -> plan key) known to be all current at ``changes``,
+        with their count."""
+        if changes is None or not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self.conn.execute(
+            f"""SELECT stage, plan, current FROM plan_memo
+                WHERE changes = ? AND stage IN ({marks})""",
+            (changes, *keys),
+        )
+        return {str(stage): int(n) for stage, plan, n in rows if keys[stage] == plan}
+
+    def remember(self, stage: str, key: str, changes: int | None, current: int) -> None:
+        """Every ``stage`` artifact was current at ``changes`` (the caller holds the
+        transaction)."""
+        if changes is None:
+            return
+        self.conn.execute(
+            """INSERT INTO plan_memo (stage, plan, changes, current) VALUES (?, ?, ?, ?)
+               ON CONFLICT (stage) DO UPDATE SET plan = excluded.plan,
+                 changes = excluded.changes, current = excluded.current""",
+            (stage, key, changes, current),
+        )

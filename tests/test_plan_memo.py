@@ -1,0 +1,170 @@
+"""The plan memo: a no-op `process` skips counting the stages known to be current, and
+every change to what planning reads, made by cvgallery or by the seed's SQL, is noticed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from process_helpers import add, artifacts, configure, jobs_of, photo
+
+from cvgallery.catalog import Catalog
+from cvgallery.catalog.queue import JobQueue
+from cvgallery.process import process
+
+# every resize stage of the test site (ersgan-thumbnails has no input artifacts: 0 current)
+STAGES = ["ersgan-thumbnails", "thumbnails-small", "web-optimized"]
+
+
+@pytest.fixture
+def root(site_root: Path, tmp_path: Path) -> Path:
+    configure(site_root)
+    add(site_root, photo(tmp_path / "in/a.jpeg"), photo(tmp_path / "in/b.png", (900, 500)))
+    run(site_root)  # makes the 4 artifacts
+    return site_root
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stages whose artifacts were read to count them (the real count still runs)."""
+    seen: list[str] = []
+    count = JobQueue._count_stale
+
+    def recording(self: JobQueue, input_stage: str, outputs: list, video_input: str | None):  # type: ignore[no-untyped-def]
+        seen.extend(stage for stage, *_rest in outputs)
+        return count(self, input_stage, outputs, video_input)
+
+    monkeypatch.setattr(JobQueue, "_count_stale", recording)
+    return seen
+
+
+def run(root: Path):  # type: ignore[no-untyped-def]
+    with Catalog.open(root) as catalog:
+        return process(catalog, workers=1)
+
+
+def seed_sql(root: Path, sql: str, *params: object) -> None:
+    """A change made the seed's way: plain SQL on cv.db, not through cvgallery."""
+    conn = sqlite3.connect(root / "cv.db")
+    with conn:
+        conn.execute(sql, params)
+    conn.close()
+
+
+def test_a_second_noop_counts_nothing(root: Path, counted: list[str]) -> None:
+    first = run(root)  # counts once (its second plan of the group is remembered), remembers
+    assert (first.made, first.skipped) == (0, 4)
+    assert sorted(counted) == STAGES
+    counted.clear()
+    second = run(root)
+    assert (second.made, second.skipped, second.failed) == (0, 4, [])
+    assert counted == []
+    assert len(jobs_of(root)) == 4
+
+
+def test_a_hand_deleted_artifact_row_is_planned(root: Path, counted: list[str]) -> None:
+    run(root)
+    seed_sql(root, "DELETE FROM artifacts WHERE image_id = 'a' AND stage = 'web-optimized'")
+    report = run(root)
+    assert (report.made, report.skipped) == (1, 3)
+    assert "a" in artifacts(root, "web-optimized")
+
+
+def test_hand_edited_params_are_planned(root: Path) -> None:
+    run(root)
+    seed_sql(
+        root,
+        """UPDATE artifacts SET processing_params =
+               json_set(processing_params, '$.config_key', 'resize size=1')
+           WHERE image_id = 'b' AND stage = 'thumbnails-small'""",
+    )
+    report = run(root)
+    assert (report.made, report.skipped) == (1, 3)
+
+
+def test_a_changed_config_counts_only_that_stage(root: Path, counted: list[str]) -> None:
+    run(root)
+    counted.clear()
+    configure(root, "[stages.web-optimized]\nquality = 70\n")
+    report = run(root)
+    assert (report.made, report.skipped) == (2, 2)
+    # thumbnails-small is still remembered: only the changed stage was read
+    assert set(counted) == {"web-optimized"}
+
+
+def test_approval_changed_by_sql_changes_the_counts(root: Path) -> None:
+    run(root)
+    seed_sql(root, "UPDATE images SET approved = 0 WHERE id = 'b'")
+    assert run(root).skipped == 2
+    seed_sql(root, "UPDATE images SET approved = 1 WHERE id = 'b'")
+    assert run(root).skipped == 4
+
+
+def test_a_new_image_is_planned(root: Path, tmp_path: Path) -> None:
+    run(root)
+    add(root, photo(tmp_path / "in/c.jpeg", (640, 480)))
+    report = run(root)
+    assert (report.made, report.skipped) == (2, 4)
+
+
+def test_words_keep_the_memo(root: Path, counted: list[str]) -> None:
+    """Columns planning does not read (a title; updated_at, which the title touches) do not
+    count as changes."""
+    run(root)
+    counted.clear()
+    seed_sql(root, "UPDATE images SET title = 'Harbour', phash = 'ab' WHERE id = 'a'")
+    assert run(root).skipped == 4
+    assert counted == []
+
+
+def test_without_the_counter_every_plan_counts(root: Path, counted: list[str]) -> None:
+    run(root)
+    seed_sql(root, "DELETE FROM catalog_changes")
+    counted.clear()
+    assert run(root).skipped == 4
+    assert sorted(counted) == sorted(STAGES * 2)  # nothing remembered, counted twice
+    seed_sql(root, "DELETE FROM artifacts WHERE image_id = 'b' AND stage = 'thumbnails-small'")
+    assert run(root).made == 1
+
+
+def test_a_change_during_the_count_is_noticed(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counter remembered is the one the count saw: a row deleted by another writer
+    while the count runs (after its snapshot) is planned by the next run."""
+    count = JobQueue._count_stale
+    deleted: list[bool] = []
+
+    def count_then_delete(self: JobQueue, input_stage: str, outputs: list, video_input: str | None):  # type: ignore[no-untyped-def]
+        found = count(self, input_stage, outputs, video_input)
+        if not deleted:
+            seed_sql(root, "DELETE FROM artifacts WHERE image_id = 'a' AND stage = 'thumbnails-small'")
+            deleted.append(True)
+        return found
+
+    monkeypatch.setattr(JobQueue, "_count_stale", count_then_delete)
+    with Catalog.open(root) as catalog:
+        queue = catalog.jobs
+        outputs = [
+            ("thumbnails-small", "resize size=400 fit=fit format=jpeg quality=85", 0, "longer")
+        ]
+        assert queue.stale_counts("upstream", outputs) == {"thumbnails-small": (2, 0)}
+        # the memo holds the counter from before the delete: not trusted now
+        assert queue.stale_counts("upstream", outputs) == {"thumbnails-small": (1, 1)}
+
+
+def test_plan_remembers_too(root: Path) -> None:
+    """A stage planned alone (JobQueue.plan, every kind's default) uses the memo as well."""
+    key = "resize size=400 fit=width format=jpeg quality=85"
+    with Catalog.open(root) as catalog:
+        assert catalog.jobs.plan("web-optimized", "upstream", key) == (2, 0)
+        row = catalog.conn.execute(
+            "SELECT current FROM plan_memo WHERE stage = 'web-optimized'"
+        ).fetchone()
+        assert row is not None and row[0] == 2
+    seed_sql(root, "DELETE FROM artifacts WHERE image_id = 'b' AND stage = 'web-optimized'")
+    with Catalog.open(root) as catalog:
+        assert catalog.jobs.plan("web-optimized", "upstream", key) == (1, 0)
+        pending = catalog.jobs.history("pending")
+    assert [(j["image_id"], j["stage"]) for j in pending] == [("b", "web-optimized")]
