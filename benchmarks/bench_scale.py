@@ -89,6 +89,8 @@ def make_site(root: Path, count: int) -> dict[str, str]:
     art = config.art_dir
     bases = base_jpegs()
     webp = base_webp()
+    stand_ins = root / "stand-ins"
+    stand_ins.mkdir()
     # Every resize stage of the default site (the 400-px web copy and thumbnail, the
     # display sizes and their WebP twins): the upload is recorded as 3000x2000, so all
     # apply, and the pages carry the default srcsets. Files are tiny stand-ins, one JPEG
@@ -107,9 +109,9 @@ def make_site(root: Path, count: int) -> dict[str, str]:
         data, blurhash, (w, h) = bases[n % BASES]
         web = data + image_id.encode()  # after the JPEG's end marker: ignored by decoders
         sha = hashlib.sha256(web).hexdigest()
-        upstream = art / "upstream" / f"{image_id}.jpeg"
-        upstream.write_bytes(web)
-        (art / "upstream" / f"{image_id}.webp").write_bytes(webp)
+        (art / "upstream" / f"{image_id}.jpeg").write_bytes(web)
+        # The WebP stand-in lives outside art/: a file in upstream/ is a new upload to build.
+        (stand_ins / f"{image_id}.webp").write_bytes(webp)
         big_w, big_h = (3000, 2000) if w > h else (2000, 3000)
         artifacts.append(
             (image_id, "upstream", f"upstream/{image_id}.jpeg", sha, big_w, big_h, None)
@@ -117,8 +119,12 @@ def make_site(root: Path, count: int) -> dict[str, str]:
         for stage, cfg in resizes:
             fmt = cfg.settings.format
             path = f"{stage}/{image_id}.{fmt}"
-            os.link(art / "upstream" / f"{image_id}.{'webp' if fmt == 'webp' else 'jpeg'}",
-                    art / path)  # fmt: skip
+            source = (
+                stand_ins / f"{image_id}.webp"
+                if fmt == "webp"
+                else art / "upstream" / f"{image_id}.jpeg"
+            )
+            os.link(source, art / path)
             params = json.dumps(resize_params(cfg, sha), sort_keys=True)
             file_sha = hashlib.sha256(f"{stage}/{sha}".encode()).hexdigest()
             side = cfg.settings.size
