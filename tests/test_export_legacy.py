@@ -109,6 +109,35 @@ def test_later_images_and_review_changes_use_the_standard_mapping(
     assert {"path": "yes/00000-photo.jpeg", "detail": "review changed since"} in result["skipped"]
 
 
+def test_words_and_dates_set_after_migration_keep_the_review_as_it_was(
+    site_root: Path, tmp_path: Path
+) -> None:
+    """A title typed, or capture dates read again, change no review: an image in both yes/
+    and no/ comes back in both; a review changed since follows the standard mapping."""
+    small = make_legacy_tree(tmp_path / "legacy", count=3, full=False)
+    for folder in ("yes", "no"):
+        (small.root / folder).mkdir()
+        (small.root / folder / "00000-photo.jpeg").write_bytes(
+            (small.root / small.originals["00000-photo"]).read_bytes()
+        )
+    with Catalog.open(site_root) as cat:
+        migrate(cat, small.root)
+    for argv in (["set", "00000-photo", "--title", "Both"], ["reread", "--all", "--overwrite"]):
+        done = CliRunner().invoke(cli, [*argv, "--root", str(site_root)])
+        assert done.exit_code == 0, done.output
+    with Catalog.open(site_root) as cat:
+        assert cat.images.words("00000-photo")["title"] == "Both"
+        result = export_legacy(cat, tmp_path / "out")
+    assert result["ok"], result["errors"]
+    out = tmp_path / "out"
+    assert (out / "yes/00000-photo.jpeg").is_file() and (out / "no/00000-photo.jpeg").is_file()
+    with Catalog.open(site_root) as cat:
+        cat.images.reject(["00000-photo"])
+        export_legacy(cat, tmp_path / "again")
+    assert not (tmp_path / "again/yes/00000-photo.jpeg").exists()
+    assert (tmp_path / "again/no/00000-photo.jpeg").is_file()
+
+
 def test_export_refuses_the_art_folder(site_root: Path) -> None:
     result = CliRunner().invoke(
         cli, ["export-legacy", "--root", str(site_root), str(site_root / "art" / "x")]

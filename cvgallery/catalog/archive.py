@@ -19,14 +19,16 @@ from .schema import connect
 
 BATCH = 500  # rows per fetch, and paths per IN (...) list (SQLite allows 32766 parameters)
 
-# An image untouched since the migration recorded its last legacy file (its own, or one of
-# an image made from it: a yes/ or no/ file with other bytes than the original): its yes/
-# and no/ entries are written back as they were (even an image in both), and none are
-# invented. migrate sets a flag before it records the file that caused it.
-UNCHANGED = """COALESCE(i.updated_at <= (SELECT MAX(m.migrated_at) FROM legacy_files m
-                                         WHERE m.image_id = i.id OR m.image_id IN
-                                         (SELECT c.id FROM images c WHERE c.parent_id = i.id)),
-                        0)"""
+# An image whose review is untouched since the migration recorded its last legacy file (its
+# own, or one of an image made from it: a yes/ or no/ file with other bytes than the
+# original): its yes/ and no/ entries are written back as they were (even an image in
+# both), and none are invented. migrate sets a flag before it records the file that caused
+# it. reviewed_at is NULL while the review is the one the row was inserted with.
+UNCHANGED = """COALESCE(
+    COALESCE(i.reviewed_at, '') <= (SELECT MAX(m.migrated_at) FROM legacy_files m
+                                    WHERE m.image_id = i.id OR m.image_id IN
+                                    (SELECT c.id FROM images c WHERE c.parent_id = i.id)),
+    0)"""
 REVIEW_COLUMNS = {"yes": "approved", "no": "rejected"}
 
 

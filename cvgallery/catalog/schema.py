@@ -297,6 +297,21 @@ BEGIN
 END;
 """
 
+# images.reviewed_at: when the review (approved, rejected, rejection_reason) last changed.
+# updated_at changes with any column (a title set, a capture date read again, a perceptual
+# hash stored); export-legacy must know only whether the review changed since migration.
+# Existing rows start from updated_at, which is what export-legacy read until now.
+SCHEMA_REVIEWED_AT = """
+ALTER TABLE images ADD COLUMN reviewed_at TIMESTAMP;
+UPDATE images SET reviewed_at = updated_at;
+CREATE TRIGGER IF NOT EXISTS images_touch_reviewed_at
+AFTER UPDATE OF approved, rejected, rejection_reason ON images FOR EACH ROW
+WHEN NEW.reviewed_at IS OLD.reviewed_at
+BEGIN
+    UPDATE images SET reviewed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = NEW.id;
+END;
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -341,6 +356,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         "process skips recounting stages known to be current",
         _script(SCHEMA_PLAN_MEMO),
     ),
+    ("images.reviewed_at: when the review last changed", _script(SCHEMA_REVIEWED_AT)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
