@@ -11,6 +11,12 @@ snapshot as its count), the stage's plan parameters and the count; while the cou
 and the parameters are the same, the catalog is the same for that stage, so the stage is
 still all current and the count still holds. Nothing is stored for a stage with work to
 do: what it queues depends on the jobs table too.
+
+After a change the memo still says which pictures need a look: every picture was current
+at the gallery_version stored with it, and a picture whose rows or artifacts changed
+since has a later stamp in gallery_stamps (the site-builds triggers, which fire on every
+write to its images row and its artifacts). Only those are planned again; the others are
+counted as current without reading their artifacts.
 """
 
 from __future__ import annotations
@@ -50,6 +56,27 @@ class PlanMemo:
         row = self.conn.execute("SELECT changes FROM catalog_changes WHERE id = 1").fetchone()
         return None if row is None else int(row[0])
 
+    def version(self) -> int | None:
+        """The gallery version (see schema: site builds); None without one."""
+        row = self.conn.execute("SELECT version FROM gallery_version WHERE id = 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def bases(
+        self, keys: dict[str, str], changes: int | None, version: int | None
+    ) -> dict[str, int]:
+        """The stages of ``keys`` known to have been all current at a gallery version
+        (their plan key unchanged): stage -> that version, not later than ``version``.
+        Nothing without the change counter (a hand-emptied table: nothing is trusted)."""
+        if changes is None or version is None or not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self.conn.execute(
+            f"""SELECT stage, plan, version FROM plan_memo
+                WHERE version IS NOT NULL AND version <= ? AND stage IN ({marks})""",
+            (version, *keys),
+        )
+        return {str(stage): int(v) for stage, plan, v in rows if keys[stage] == plan}
+
     def current(self, keys: dict[str, str], changes: int | None) -> dict[str, int]:
         """The stages of ``keys`` (stage -> plan key) known to be all current at ``changes``,
         with their count."""
@@ -63,14 +90,18 @@ class PlanMemo:
         )
         return {str(stage): int(n) for stage, plan, n in rows if keys[stage] == plan}
 
-    def remember(self, stage: str, key: str, changes: int | None, current: int) -> None:
-        """Every ``stage`` artifact was current at ``changes`` (the caller holds the
-        transaction)."""
+    def remember(
+        self, stage: str, key: str, changes: int | None, current: int, version: int | None
+    ) -> None:
+        """Every ``stage`` artifact was current at ``changes`` and gallery ``version`` (read
+        in the same snapshot; the caller holds the transaction)."""
         if changes is None:
             return
         self.conn.execute(
-            """INSERT INTO plan_memo (stage, plan, changes, current) VALUES (?, ?, ?, ?)
+            """INSERT INTO plan_memo (stage, plan, changes, current, version)
+               VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (stage) DO UPDATE SET plan = excluded.plan,
-                 changes = excluded.changes, current = excluded.current""",
-            (stage, key, changes, current),
+                 changes = excluded.changes, current = excluded.current,
+                 version = excluded.version""",
+            (stage, key, changes, current, version),
         )

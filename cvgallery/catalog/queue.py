@@ -45,6 +45,10 @@ _SURELY_CURRENT = """o.id IS NOT NULL
 # lives in the methods changes (which sources want a stage: wider_than, edge).
 _RULES = hashlib.sha256(f"{_OUTDATED}{_SURELY_CURRENT} wanted-by-width 1".encode()).hexdigest()[:16]
 
+# The pictures written to since a gallery version (gallery_stamps: a picture's row and its
+# artifacts stamp it): after a plan memo's version, only these can be missing or outdated.
+_CHANGED_SINCE = "AND i.id IN (SELECT image_id FROM gallery_stamps WHERE version > ?)"
+
 # Every (source, each) pair; o is the pair's output artifact, counted only on a row that is
 # really the source's child (an unrelated image holding the id gets a job, which then fails).
 _PAIRS = """FROM images i
@@ -103,10 +107,15 @@ class JobQueue:
         key = plan_key(_RULES, input_stage, config_key, video_input, wider_than, edge)
         with transaction(self.conn):
             # Known current since nothing planning reads changed: no read of its rows.
-            changes = self.memo.changes()
+            changes, version = self.memo.changes(), self.memo.version()
             known = self.memo.current({stage: key}, changes)
             if stage in known:
                 return known[stage], 0
+            # Known current at an earlier version: only pictures changed since are looked at.
+            since = self.memo.bases({stage: key}, changes, version).get(stage)
+            if since is not None:
+                base += f" {_CHANGED_SINCE}"
+                params.append(since)
             # One pass first: a stage with nothing missing or outdated (a no-op run, every
             # stage but one after a change) costs one read of its rows, not three.
             current, stale = self.conn.execute(
@@ -115,8 +124,11 @@ class JobQueue:
                           AS stale {base})""",
                 (config_key, config_key, *params),
             ).fetchone()
+            if since is not None:  # the others are current: count them, cheaply
+                output = (stage, config_key, wider_than, edge)
+                current = self._wanted(input_stage, [output], video_input)[stage] - stale
             if not stale:
-                self.memo.remember(stage, key, changes, int(current))
+                self.memo.remember(stage, key, changes, int(current), version)
                 return int(current), 0
             self.conn.execute(
                 f"""INSERT INTO jobs (image_id, stage, status, retry_count)
@@ -126,13 +138,12 @@ class JobQueue:
                                     AND j.status IN ('pending', 'running', 'failed'))""",
                 (stage, *params, config_key, stage),
             )
-            current, blocked = self.conn.execute(
-                f"""SELECT COALESCE(SUM(NOT {outdated}), 0),
-                           COALESCE(SUM({outdated} AND EXISTS (SELECT 1 FROM jobs j
+            (blocked,) = self.conn.execute(
+                f"""SELECT COALESCE(SUM({outdated} AND EXISTS (SELECT 1 FROM jobs j
                                WHERE j.image_id = i.id AND j.stage = ? AND j.variant IS NULL
                                AND j.status = 'failed')), 0)
                     {base}""",
-                (config_key, config_key, stage, *params),
+                (config_key, stage, *params),
             ).fetchone()
         return int(current), int(blocked)
 
@@ -151,17 +162,23 @@ class JobQueue:
             for stage, config_key, wider_than, edge in outputs
         }
         with snapshot(self.conn):  # the counter and the counts from the same state
-            changes = self.memo.changes()
+            changes, version = self.memo.changes(), self.memo.version()
             known = self.memo.current(keys, changes)
             todo = [output for output in outputs if output[0] not in known]
-            counts = self._count_stale(input_stage, todo, video_input)
+            wanted = {output[0]: keys[output[0]] for output in todo}
+            bases = self.memo.bases(wanted, changes, version)
+            anew = [output for output in todo if output[0] not in bases]
+            counts = self._count_stale(input_stage, anew, video_input)
+            for since in sorted(set(bases.values())):
+                group = [output for output in todo if bases.get(output[0]) == since]
+                counts.update(self._count_stale(input_stage, group, video_input, since))
         found = {stage: (n, 0) for stage, n in known.items()}
         found.update(counts)
         if any(not stale for _current, stale in counts.values()):
             with transaction(self.conn):
                 for stage, (current, stale) in counts.items():
                     if not stale:
-                        self.memo.remember(stage, keys[stage], changes, current)
+                        self.memo.remember(stage, keys[stage], changes, current, version)
         return {stage: found[stage] for stage, *_rest in outputs}
 
     def _count_stale(
@@ -169,8 +186,10 @@ class JobQueue:
         input_stage: str,
         outputs: list[tuple[str, str, int, str]],
         video_input: str | None,
+        since: int | None = None,
     ) -> dict[str, tuple[int, int]]:
-        """:meth:`stale_counts` without the memo."""
+        """:meth:`stale_counts` without the memo; with ``since``, the stale ones among the
+        pictures changed after that gallery version (all others are current)."""
         if not outputs:
             return {}
         source, source_params = _source(video_input)
@@ -191,18 +210,45 @@ class JobQueue:
             params += [wider_than, wider_than, config_key, config_key, stage]
         # MATERIALIZED: each row's tests run once (a flattened subquery would run them again
         # for every SUM that names them).
+        changed = "" if since is None else _CHANGED_SINCE
         row = self.conn.execute(
             f"""WITH t AS MATERIALIZED (
                     SELECT {", ".join(columns)} FROM images i
                     JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
-                    WHERE i.approved = 1 AND i.parent_id IS NULL)
+                    WHERE i.approved = 1 AND i.parent_id IS NULL {changed})
                 SELECT {", ".join(sums)} FROM t""",
-            (*params, *source_params, input_stage),
+            (*params, *source_params, input_stage, *([] if since is None else [since])),
         ).fetchone()
-        return {
+        counts = {
             stage: (int(row[2 * n]), int(row[2 * n + 1]))
             for n, (stage, *_rest) in enumerate(outputs)
         }
+        if since is None:
+            return counts
+        wanted = self._wanted(input_stage, outputs, video_input)
+        return {stage: (wanted[stage] - stale, stale) for stage, (_n, stale) in counts.items()}
+
+    def _wanted(
+        self,
+        input_stage: str,
+        outputs: list[tuple[str, str, int, str]],
+        video_input: str | None,
+    ) -> dict[str, int]:
+        """How many approved originals want each stage (current or not): one read of the
+        images and their source artifacts, none of the outputs."""
+        source, source_params = _source(video_input)
+        sums, params = [], []
+        for _stage, _key, wider_than, edge in outputs:
+            size = "max(src.width, src.height)" if edge == "longer" else "src.width"
+            sums.append(f"COALESCE(SUM(? = 0 OR src.width IS NULL OR {size} > ?), 0)")
+            params += [wider_than, wider_than]
+        row = self.conn.execute(
+            f"""SELECT {", ".join(sums)} FROM images i
+                JOIN artifacts src ON src.image_id = i.id AND src.stage = {source}
+                WHERE i.approved = 1 AND i.parent_id IS NULL""",
+            (*params, *source_params, input_stage),
+        ).fetchone()
+        return {stage: int(row[n]) for n, (stage, *_rest) in enumerate(outputs)}
 
     def plan_pairs(
         self, stage: str, input_stage: str, each: str, separator: str, config_key: str

@@ -257,7 +257,9 @@ CREATE TABLE IF NOT EXISTS site_pages (
 # The plan memo (cvgallery.catalog.plan_memo): catalog_changes.changes goes up on every
 # change to what planning reads, whoever makes it (the seed's SQL fires these triggers
 # too); plan_memo holds, per stage, the counter value at which its last plan found every
-# artifact current, so a no-op `process` need not read every artifact again.
+# artifact current, so a no-op `process` need not read every artifact again, and the
+# gallery_version of that moment: after a change, only the pictures stamped later
+# (gallery_stamps) are checked again.
 SCHEMA_PLAN_MEMO = """
 CREATE TABLE IF NOT EXISTS catalog_changes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -268,7 +270,8 @@ CREATE TABLE IF NOT EXISTS plan_memo (
     stage TEXT PRIMARY KEY,
     plan TEXT NOT NULL,
     changes INTEGER NOT NULL,
-    current INTEGER NOT NULL
+    current INTEGER NOT NULL,
+    version INTEGER
 );
 CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_insert AFTER INSERT ON artifacts
 BEGIN
