@@ -518,3 +518,40 @@ def test_a_page_without_pictures_shares_the_newest_and_follows_it(
     shared = (out / "about.html").read_text()
     assert shared != about and 'property="og:image"' in shared
     assert 'content="Cover"' in shared  # og:image:alt: the newest picture's name
+
+
+def test_more_urls_than_a_sitemap_holds_make_an_index_of_parts(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Over the protocol's 50,000 URLs (here 10), sitemap.xml is an index of parts that
+    together list every URL once; parts come and go with the site, incrementally too."""
+    import xml.etree.ElementTree as ET
+
+    from cvgallery.site import plan as plan_module
+
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    catalog = seed_catalog(catalog)
+    whole = tmp_path / "whole"
+    build_site(catalog, whole, base_url="https://example.org/g")
+    every = [e.text for e in ET.parse(whole / "sitemap.xml").getroot().iter(f"{ns}loc")]
+    assert len(every) > 20
+    monkeypatch.setattr(plan_module, "SITEMAP_LIMIT", 10)
+    out = tmp_path / "out"
+    build_site(catalog, out, base_url="https://example.org/g")
+    index = ET.parse(out / "sitemap.xml").getroot()
+    assert index.tag == f"{ns}sitemapindex"
+    parts = [e.text for e in index.iter(f"{ns}loc")]
+    assert parts == [f"https://example.org/g/sitemap-{n}.xml" for n in range(1, len(parts) + 1)]
+    listed = []
+    for n in range(1, len(parts) + 1):
+        urls = [e.text for e in ET.parse(out / f"sitemap-{n}.xml").getroot().iter(f"{ns}loc")]
+        assert 0 < len(urls) <= 10
+        listed += urls
+    assert listed == every
+    catalog.images.reject(catalog.images.listing_ids("approved")[:12])  # fewer parts
+    build_site(catalog, out, base_url="https://example.org/g")
+    left = len(list(ET.parse(out / "sitemap.xml").getroot().iter(f"{ns}loc")))
+    assert left < len(parts) and not (out / f"sitemap-{len(parts)}.xml").exists()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert files_of(out) == clean_build(catalog, scratch)

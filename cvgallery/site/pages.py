@@ -29,7 +29,7 @@ from ..errors import BuildError
 from .content import ContentPage
 from .context import IMAGE_COUNT, Pagination, Recording, SiteInfo, UserInfo, UserList, user_fact
 from .paging import HOME, index_url, user_home_url, user_page_url
-from .plan import FEED_URL, SITEMAP_URL, Dirty, Job, Plan
+from .plan import FEED_URL, Dirty, Job, Plan
 from .query import ImageItem, attach_derived, make_items
 from .theme import Theme, read_theme_file
 
@@ -194,7 +194,11 @@ class Renderer:
         if kind == "feed":
             return self._feed(rel)
         if kind == "sitemap":
-            return self._sitemap(rel)
+            return self._sitemap(rel, int(job[1]), int(job[2]))
+        if kind == "sitemap-index":
+            parts = [f"sitemap-{n}.xml" for n in range(1, int(job[1]) + 1)]
+            index = {"kind": "sitemap", "title": "sitemap", "url": rel}
+            return self._page("sitemap-index.xml", rel, "", page=index, sitemaps=parts, images=[])
         if kind == "page":
             content = self.pages[str(job[1])]
             page = {"kind": "page", "title": content.title, "url": content.url, "content": content}
@@ -267,7 +271,14 @@ class Renderer:
         page = {"kind": "feed", "title": self.config.title, "url": rel, "updated": updated}
         return self._page("feed.xml", rel, "", page=page, images=images)
 
-    def _sitemap(self, rel: str) -> Rendered:
+    def _sitemap(self, rel: str, part: int, limit: int) -> Rendered:
+        urls = self._sitemap_urls()
+        if part:
+            urls = urls[(part - 1) * limit : part * limit]
+        page = {"kind": "sitemap", "title": "sitemap", "url": rel}
+        return self._page("sitemap.xml", rel, "", page=page, urls=urls, images=[])
+
+    def _sitemap_urls(self) -> list[str]:
         plan = self.plan
         urls = [HOME, *(index_url(n) for n in range(1, plan.paging.pages + 1))]
         for image_id in reversed(plan.ids):
@@ -277,8 +288,7 @@ class Renderer:
             pages = len(user.positions) // plan.per_page
             urls += [user.url, *(user_page_url(user.slug, n) for n in range(1, pages + 1))]
         urls += [p.url for p in self.pages.values()]
-        page = {"kind": "sitemap", "title": "sitemap", "url": SITEMAP_URL}
-        return self._page("sitemap.xml", rel, "", page=page, urls=urls, images=[])
+        return urls
 
 
 def media_of(item: ImageItem, *, deep: bool) -> list[Placement]:

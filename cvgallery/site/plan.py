@@ -29,13 +29,17 @@ from .query import renamed_slugs, slugify
 
 #: what a file is, for the renderer: ("image", position), ("child", position, id),
 #: ("index", number), ("home",), ("user", name, number or 0 for the user's own page),
-#: ("feed",), ("sitemap",), ("page", name), ("static", source file)
+#: ("feed",), ("sitemap", part, limit) (part 0: the only one), ("sitemap-index", parts),
+#: ("page", name), ("static", source file)
 Job = tuple[str | int, ...]
 #: (path in the output, inputs fingerprint, job)
 Entry = tuple[str, str, Job]
 
 FEED_URL = "feed.xml"
 SITEMAP_URL = "sitemap.xml"
+#: URLs a sitemap file may list (the protocol's limit); a site with more has sitemap.xml
+#: as an index of sitemap-1.xml, sitemap-2.xml, ...
+SITEMAP_LIMIT = 50_000
 
 
 def digest(*parts: bytes | str) -> bytes:
@@ -139,6 +143,7 @@ def make_plan(
     # an image page waiting for its newer neighbour: position, url, key, older key, back link
     waiting: tuple[int, str, bytes, bytes, bytes] | None = None
     back = b""
+    url_count = 0  # image pages, for the sitemap
     # The loop runs once per picture of the gallery: kept to plain operations.
     for image_id, username, stamp in stamps:
         if image_id in left_out:
@@ -160,10 +165,12 @@ def make_plan(
         waiting = (j, url, key, before, back)
         before = key
         urls.update(url.encode() + b"\0")
+        url_count += 1
         if image_id in kids:
             for child in plan.children(image_id):
                 child_url = plan.image_url(child.id)
                 urls.update(child_url.encode() + b"\0")
+                url_count += 1
                 child_key = digest("child", _key(child, plan), back).hex()
                 entries.append((child_url, child_key, ("child", j, child.id)))
         page_keys.update(key)
@@ -214,8 +221,19 @@ def make_plan(
     extra = list(extra)
     if sitemap:
         more = [str(len(pages)), *(u.url + f"\0{len(u.pages)}" for u in plan.sorted_users())]
-        more += [rel for rel, _key, job in extra if job[0] == "page"]
-        entries.append((SITEMAP_URL, digest("sitemap", urls.digest(), *more).hex(), ("sitemap",)))
+        content = [rel for rel, _key, job in extra if job[0] == "page"]
+        more += content
+        sitemap_key = digest("sitemap", urls.digest(), *more).hex()
+        users_urls = sum(1 + len(u.positions) // per_page for u in users.values())
+        total = 1 + len(pages) + url_count + users_urls + len(content)
+        limit = SITEMAP_LIMIT
+        parts = -(-total // limit)
+        if parts <= 1:
+            entries.append((SITEMAP_URL, sitemap_key, ("sitemap", 0, limit)))
+        else:  # every part follows every URL: one change rewrites a few files at most
+            entries.append((SITEMAP_URL, sitemap_key, ("sitemap-index", parts)))
+            for part in range(1, parts + 1):
+                entries.append((f"sitemap-{part}.xml", sitemap_key, ("sitemap", part, limit)))
     # First: of two entries for one path (a static file named like a page), the later wins.
     entries[:0] = extra
     plan.facts = _facts(plan, newest[-1] if newest else b"")
