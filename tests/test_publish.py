@@ -6,6 +6,7 @@ files matter, plain files. The S3 target has its own file (test_publish_s3.py).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,8 +14,11 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from publish_helpers import (
@@ -34,6 +38,7 @@ from cvgallery.catalog import Catalog
 from cvgallery.errors import CvgalleryError, PublishError
 from cvgallery.publish import MANIFEST_NAME, HeaderRules, make_plan, parse_target, publish
 from cvgallery.publish import folder as folder_module
+from cvgallery.publish import manifest as manifest_module
 from cvgallery.publish import plan as plan_module
 from cvgallery.publish import run as run_module
 from cvgallery.publish.folder import FolderTarget
@@ -147,6 +152,49 @@ def test_plan_orders_new_then_changed_entry_points_last_and_counts_bytes():
         1,
         0,
     ]
+
+
+def test_plan_of_a_walk_keeps_what_could_not_be_read():
+    """make_plan reads the problems once the walk is over: a walk reports them as it goes."""
+    problems: list[tuple[str, str]] = []
+
+    def walk() -> Iterator[tuple[str, SourceFile]]:
+        yield "index.html", SourceFile(5, "h1")
+        problems.append(("user", "cannot list folder: Permission denied"))
+        yield "media/0123456789abcdef0123.jpeg", SourceFile(3, "name:0123456789abcdef0123")
+
+    target = {
+        "index.html": Entry("h1", 5),
+        "user/ann.html": Entry("u", 7),  # in the folder that could not be listed: kept
+        "image/gone.html": Entry("g", 9),
+    }
+    plan = make_plan(walk(), target, problems)
+    assert plan.new == ["media/0123456789abcdef0123.jpeg"] and not plan.changed
+    assert plan.unchanged == ["index.html"] and plan.delete == ["image/gone.html"]
+    assert plan.problems == problems
+    assert plan.sizes() == {"upload": 3, "unchanged": 5, "delete": 9}
+    media = "media/0123456789abcdef0123.jpeg"
+    assert plan.source == {media: SourceFile(3, "name:0123456789abcdef0123")}
+
+
+def test_manifest_is_written_in_batches_as_one_json_document(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(manifest_module, "DUMP_BATCH", 3)
+    entries = {f"image/p{n}\u00e9.html": Entry(None if n % 4 else f"h{n}", n) for n in range(10)}
+    data = manifest_module.dump_manifest(entries)
+    # byte for byte what one json.dumps of the whole document gives (what earlier versions
+    # wrote and read), so targets published before and after read the same
+    document = json.loads(data)
+    assert data == json.dumps(document, separators=(",", ":")).encode()
+    assert list(document["files"]) == sorted(entries) and document["format"] == 1
+    assert manifest_module.parse_manifest(data, "x") == entries
+    assert manifest_module.dump_manifest({}).endswith(b'"files":{}}')
+    # an entry with more fields than these two (a later version's) still reads
+    extra = b'{"format":1,"files":{"a.html":{"hash":"h","size":1,"mtime":5}}}'
+    assert manifest_module.parse_manifest(extra, "x") == {"a.html": Entry("h", 1)}
+    for bad in ('{"size": "1", "hash": "h"}', '{"hash": 3, "size": 1}', '{"hash": "h"}', "7"):
+        document_text = f'{{"format": 1, "files": {{"a.html": {bad}}}}}'.encode()
+        with pytest.raises(PublishError, match="entry for 'a.html' is malformed"):
+            manifest_module.parse_manifest(document_text, "x")
 
 
 def test_scan_reuses_build_hashes_and_media_names_without_reading(
@@ -393,6 +441,34 @@ def test_progress_is_recorded_in_the_manifest_during_a_long_run(
     done = [rel for rel, e in middle.items() if e["hash"]]
     assert 0 < len(done) < len(middle) == report.uploaded
     assert all(e["hash"] for e in written[-1].values())
+
+
+def test_uploads_in_flight_are_a_few_per_thread_not_the_whole_phase(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A Future per file of a 300,000-file phase was most of a first publish's memory."""
+    outstanding, most = [0], [0]
+    lock = threading.Lock()
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            with lock:
+                outstanding[0] += 1
+                most[0] = max(most[0], outstanding[0])
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(lambda _f: _done())
+            return future
+
+    def _done() -> None:
+        with lock:
+            outstanding[0] -= 1
+
+    monkeypatch.setattr(run_module, "ThreadPoolExecutor", Counting)
+    monkeypatch.setattr(run_module, "IN_FLIGHT_PER_JOB", 2)
+    report = publish(site, str(tmp_path / "deploy"), jobs=2)
+    assert report.ok and max(len(p) for p in report.plan.phases()) > 4
+    assert 0 < most[0] <= 4
+    assert folder_files(tmp_path / "deploy") == site_files(site)
 
 
 def test_failed_upload_holds_back_later_phases_and_the_next_run_finishes(

@@ -8,7 +8,7 @@ ever deleted. Targets: folder.py, s3.py; HTTP headers for both: headers.py.
 from .address import parse_target
 from .headers import HeaderRules, Headers
 from .manifest import MANIFEST_NAME
-from .plan import Plan, make_plan, scan_source
+from .plan import Plan, make_plan, scan_source, walk_source
 from .run import DEFAULT_MAX_DELETES, PublishReport, publish
 from .target import Target
 
@@ -24,4 +24,5 @@ __all__ = [
     "parse_target",
     "publish",
     "scan_source",
+    "walk_source",
 ]

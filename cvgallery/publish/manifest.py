@@ -12,6 +12,7 @@ killed publish leave nothing behind that the next one does not know about.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, NamedTuple
 
@@ -33,34 +34,62 @@ class Entry(NamedTuple):
     size: int
 
 
+#: Entries serialised per json.dumps call: one call per entry would be slow, one call for
+#: all would build a dict per entry (hundreds of MB at 300,000 files) just to print it.
+DUMP_BATCH = 4096
+
+
+def _entry_hook(obj: dict[str, Any]) -> Any:
+    """Turn each ``{"hash": ..., "size": ...}`` into an Entry as soon as it is parsed.
+
+    json calls this for every object, innermost first: a manifest of 300,000 entries then
+    never exists as 300,000 dicts at once. Anything else (the document, the files map, a
+    malformed entry) stays a dict and is judged by parse_manifest.
+    """
+    if "hash" in obj and "size" in obj:
+        h, size = obj["hash"], obj["size"]
+        if (h is None or type(h) is str) and type(size) is int:
+            return Entry(h, size)
+    return obj
+
+
 def parse_manifest(data: bytes, where: str) -> dict[str, Entry]:
     """The entries of a manifest document; a clear error when it is not one."""
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_hook=_entry_hook)
     except ValueError as exc:
         raise PublishError(f"{where}: manifest is not valid JSON ({exc})") from exc
     files = document.get("files") if isinstance(document, dict) else None
     if not isinstance(files, dict) or document.get("format") != FORMAT:
         raise PublishError(f"{where}: not a cvgallery publish manifest (format {FORMAT})")
-    entries: dict[str, Entry] = {}
     for rel, value in files.items():
         if not safe_rel(rel):
             raise PublishError(f"{where}: manifest lists an unsafe path {rel!r}; not using it")
-        h = value.get("hash") if isinstance(value, dict) else None
-        size = value.get("size") if isinstance(value, dict) else None
-        if not isinstance(size, int) or not (h is None or isinstance(h, str)):
+        if type(value) is not Entry:
             raise PublishError(f"{where}: manifest entry for {rel!r} is malformed")
-        entries[rel] = Entry(h, size)
-    return entries
+    return files
 
 
 def dump_manifest(entries: dict[str, Entry]) -> bytes:
-    document: dict[str, Any] = {
-        "format": FORMAT,
-        "generator": f"cvgallery {cvgallery.__version__}",
-        "files": {rel: {"hash": e.hash, "size": e.size} for rel, e in sorted(entries.items())},
-    }
-    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+    """The manifest document, paths sorted: the same bytes as one json.dumps of it.
+
+    Written batch by batch, so what exists at once is the text and one batch of dicts.
+    """
+    head = {"format": FORMAT, "generator": f"cvgallery {cvgallery.__version__}"}
+    out = io.BytesIO()
+    out.write(json.dumps(head, separators=(",", ":"))[:-1].encode("utf-8"))
+    out.write(b',"files":{')
+    paths = sorted(entries)
+    for start in range(0, len(paths), DUMP_BATCH):
+        batch = {}
+        for rel in paths[start : start + DUMP_BATCH]:
+            entry = entries[rel]
+            batch[rel] = {"hash": entry.hash, "size": entry.size}
+        if start:
+            out.write(b",")
+        out.write(json.dumps(batch, separators=(",", ":"))[1:-1].encode("utf-8"))
+    out.write(b"}}")
+    return out.getvalue()
 
 
 def safe_rel(rel: object) -> bool:

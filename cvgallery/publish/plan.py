@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,55 +47,69 @@ def scan_source(
 ) -> tuple[dict[str, SourceFile], list[tuple[str, str]]]:
     """Every publishable file of ``source`` → (size, hash), and the files that could not be read.
 
+    All of them in one dict: for tests and tools. A publish walks (walk_source) instead.
+    """
+    problems: list[tuple[str, str]] = []
+    return dict(walk_source(source, problems, rehash)), problems
+
+
+def walk_source(
+    source: Path, problems: list[tuple[str, str]], rehash: bool = False
+) -> Iterator[tuple[str, SourceFile]]:
+    """Each publishable file of ``source`` with its size and hash, one at a time; files that
+    cannot be read are added to ``problems`` as (path, reason) on the way.
+
     Dotfiles and dot-folders are left out (the build manifest, editor and VCS files), except
     ``.well-known/``. ``rehash`` ignores the build manifest and content names and reads all.
+    Folders are read entry by entry, never listed whole: media/ holds two files per picture.
     """
-    known: dict[str, str] = {}
+    known: dict[str, Any] = {}
     if not rehash:
         files = (read_manifest(source) or {}).get("files")
         if isinstance(files, dict):
-            known = {k: v for k, v in files.items() if isinstance(v, str)}
-    found: dict[str, SourceFile] = {}
-    problems: list[tuple[str, str]] = []
+            known = files
     stack = [("", str(source))]
     while stack:
         prefix, folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith(".") and not (prefix == "" and name in _KEPT_DOTTED):
+                        continue
+                    rel = prefix + name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((rel + "/", entry.path))
+                            continue
+                        if not entry.is_file():
+                            continue  # sockets, fifos, dangling or folder symlinks
+                        rel.encode("utf-8")
+                        size = entry.stat().st_size
+                        digest = None if rehash else _known_hash(rel, known)
+                        file = SourceFile(size, digest or hash_file(entry.path))
+                    except UnicodeEncodeError:
+                        problems.append((rel, "file name is not valid UTF-8"))
+                        continue
+                    except OSError as exc:
+                        problems.append((rel, f"cannot read: {exc.strerror or exc}"))
+                        continue
+                    yield rel, file
         except OSError as exc:
             reason = f"cannot list folder: {exc.strerror or exc}"
             problems.append((prefix.rstrip("/") or ".", reason))
-            continue
-        for entry in entries:
-            if entry.name.startswith(".") and not (prefix == "" and entry.name in _KEPT_DOTTED):
-                continue
-            rel = prefix + entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", entry.path))
-                    continue
-                if not entry.is_file():
-                    continue  # sockets, fifos, dangling or folder symlinks
-                rel.encode("utf-8")
-                size = entry.stat().st_size
-                digest = None if rehash else _known_hash(rel, known)
-                found[rel] = SourceFile(size, digest or hash_file(entry.path))
-            except UnicodeEncodeError:
-                problems.append((rel, "file name is not valid UTF-8"))
-            except OSError as exc:
-                problems.append((rel, f"cannot read: {exc.strerror or exc}"))
-    return found, problems
 
 
 def _under_any(rel: str, paths: tuple[str, ...]) -> bool:
     return any(rel == p or p == "." or rel.startswith(p + "/") for p in paths)
 
 
-def _known_hash(rel: str, known: dict[str, str]) -> str | None:
+def _known_hash(rel: str, known: dict[str, Any]) -> str | None:
     media = _MEDIA.match(rel) if rel.startswith("media/") else None
     if media:
         return f"name:{media.group(1)}"
-    return known.get(rel)
+    digest = known.get(rel)
+    return digest if isinstance(digest, str) else None
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -123,12 +138,27 @@ def _order_key(rel: str) -> tuple[int, int, str]:
     return (rank(rel), -int(number) if number else 0, rel)
 
 
+def _in_upload_order(paths: list[str]) -> list[str]:
+    """``paths`` sorted by _order_key, without a key tuple per path (300,000 on a first
+    publish): by rank first, then by name, and only the few entry points by their key."""
+    by_rank: list[list[str]] = [[] for _ in range(RANK_HOME + 1)]
+    for rel in paths:
+        by_rank[rank(rel)].append(rel)
+    for r, group in enumerate(by_rank):
+        group.sort(key=_order_key if r == RANK_ENTRY else None)
+    return [rel for group in by_rank for rel in group]
+
+
 @dataclass
 class Plan:
-    """The difference between the built site and what the target's manifest records."""
+    """The difference between the built site and what the target's manifest records.
 
-    source: dict[str, SourceFile]
-    target: dict[str, Entry]
+    Paths only, and the size and hash of the files to upload: a plan of a 100,000-picture
+    site must not cost a copy of the site's listing per list it appears in.
+    """
+
+    #: the files to upload (new and changed) → their size and hash
+    source: dict[str, SourceFile] = field(default_factory=dict)
     new: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -136,6 +166,9 @@ class Plan:
     problems: list[tuple[str, str]] = field(default_factory=list)
     #: the target had no manifest: nothing there is cvgallery's
     first: bool = False
+    upload_bytes: int = 0
+    unchanged_bytes: int = 0
+    delete_bytes: int = 0
 
     @property
     def uploads(self) -> list[str]:
@@ -151,9 +184,6 @@ class Plan:
                     batches.append(batch)
         return batches
 
-    def bytes_of(self, paths: list[str]) -> int:
-        return sum(self.source[p].size if p in self.source else self.target[p].size for p in paths)
-
     def counts(self) -> dict[str, int]:
         return {
             "new": len(self.new),
@@ -165,9 +195,9 @@ class Plan:
 
     def sizes(self) -> dict[str, int]:
         return {
-            "upload": self.bytes_of(self.uploads),
-            "unchanged": self.bytes_of(self.unchanged),
-            "delete": self.bytes_of(self.delete),
+            "upload": self.upload_bytes,
+            "unchanged": self.unchanged_bytes,
+            "delete": self.delete_bytes,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,29 +214,43 @@ class Plan:
 
 
 def make_plan(
-    source: dict[str, SourceFile],
+    source: Mapping[str, SourceFile] | Iterable[tuple[str, SourceFile]],
     target: dict[str, Entry] | None,
     problems: list[tuple[str, str]] | None = None,
 ) -> Plan:
-    """Compare the scan with the manifest (None: the target has none)."""
-    problems = problems or []
-    owned = dict(target or {})
-    owned.pop(MANIFEST_NAME, None)
-    plan = Plan(source, owned, problems=list(problems), first=target is None)
-    for rel, file in source.items():
-        entry = owned.get(rel)
+    """Compare the site's files (a scan, or walk_source as it goes) with the manifest (None:
+    the target has none). ``target`` is only read.
+
+    ``problems`` is read once ``source`` is exhausted, so a walk may still add to it: a
+    file that exists but could not be read is kept at the target, never deleted.
+    """
+    owned = target or {}
+    plan = Plan(first=target is None)
+    unseen = dict.fromkeys(owned)  # what the manifest lists and the site lacks, so far
+    unseen.pop(MANIFEST_NAME, None)
+    pairs = source.items() if isinstance(source, Mapping) else source
+    for rel, file in pairs:
+        entry = owned.get(rel) if rel != MANIFEST_NAME else None
         if entry is None:
             plan.new.append(rel)
-        elif entry.hash == file.hash and entry.size == file.size:
-            plan.unchanged.append(rel)
         else:
+            del unseen[rel]
+            if entry.hash == file.hash and entry.size == file.size:
+                plan.unchanged_bytes += file.size
+                continue
             plan.changed.append(rel)
-    # A file that exists but could not be read is kept as it is at the target, not deleted.
-    unreadable = tuple(p for p, _ in problems)
-    plan.delete = sorted(
-        rel for rel in owned if rel not in source and not _under_any(rel, unreadable)
+        plan.source[rel] = file
+        plan.upload_bytes += file.size
+    plan.problems = list(problems or [])
+    unreadable = tuple(p for p, _ in plan.problems)
+    plan.delete = sorted(rel for rel in unseen if not _under_any(rel, unreadable))
+    plan.delete_bytes = sum(owned[rel].size for rel in plan.delete)
+    # Unchanged paths are the manifest's own strings: a list of references, not a copy.
+    changed = set(plan.changed)
+    plan.unchanged = sorted(
+        rel for rel in owned if rel not in unseen and rel not in changed and rel != MANIFEST_NAME
     )
-    plan.new.sort(key=_order_key)
-    plan.changed.sort(key=_order_key)
-    plan.unchanged.sort()
+    del unseen, changed
+    plan.new = _in_upload_order(plan.new)
+    plan.changed = _in_upload_order(plan.changed)
     return plan
