@@ -63,10 +63,24 @@ class Run:
     peak_rss_mb: float
     returncode: int
     stderr: str
+    #: user + system CPU seconds of the process and the children it waited for
+    cpu: float = 0.0
+
+    @property
+    def last_line(self) -> str:
+        lines = self.stderr.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def checked(self, cmd: list[str]) -> Run:
+        """This run, or SystemExit with its stderr when it failed."""
+        if self.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({self.returncode}):\n{self.stderr}")
+        return self
 
 
 def measured(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
-    """Run ``cmd``; wall time and the peak RSS of that process tree's largest member."""
+    """Run ``cmd``; wall time, CPU time and the peak RSS of that process tree's largest
+    member (wait4: this child alone, not the caller)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -75,7 +89,9 @@ def measured(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None
     err = proc.stderr.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode, err)
+    seconds = time.perf_counter() - start
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, err, cpu)
 
 
 def cvgallery_cmd(*args: str) -> list[str]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import blurhash_rs
+from _common import measured
 from PIL import Image
 
 from cvgallery.catalog import Catalog, init_site
@@ -103,19 +102,9 @@ def make_site(root: Path, count: int, sigal_src: Path | None) -> None:
 
 
 def timed(argv: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB (of this child alone, via wait4) and its stderr."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{err}")
-    return seconds, usage.ru_maxrss / 1024, err.strip().splitlines()[-1] if err.strip() else ""
+    """Wall seconds, peak RSS in MB (of this child alone, via wait4) and its last line."""
+    run = measured(argv, cwd=cwd).checked(argv)
+    return run.seconds, run.peak_rss_mb, run.last_line
 
 
 def cvgallery(root: Path, *args: str) -> list[str]:

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import measured
+
 HERE = Path(__file__).resolve().parents[1]
 TARGET_CPU = 1.0
 
@@ -88,22 +90,8 @@ def make_site(root: Path, count: int) -> None:
 def timed(argv: list[str], code: Path) -> Run:
     """Wall and CPU seconds and peak RSS (MB) of this child alone, run with ``code``'s
     cvgallery (its folder is the working directory too: `python -m` looks there first)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env_for(code),
-        cwd=code,
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    run = measured(argv, cwd=code, env=env_for(code)).checked(argv)
+    return Run(run.seconds, run.cpu, run.peak_rss_mb)
 
 
 def env_for(code: Path) -> dict[str, str]:

@@ -23,12 +23,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _common import measured
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
@@ -134,20 +135,8 @@ def run_measured(code: Path, root: Path, target: Path) -> Run:
         "-1",
     ]
     env = {**os.environ, "PYTHONPATH": str(code)}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{code}: publish failed: {err.read().decode()[-2000:]}")
-        # the summary line goes to stderr (stdout is for data)
-        lines = (out.read() + err.read()).decode().strip().splitlines()
-    return Run(
-        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, lines[-1] if lines else ""
-    )
+    run = measured(cmd, cwd=root, env=env).checked(cmd)  # the summary line is on stderr
+    return Run(run.seconds, run.cpu, run.peak_rss_mb, run.last_line)
 
 
 def bench(work: Path, count: int, codes: dict[str, Path]) -> dict[tuple[str, str], Run]:

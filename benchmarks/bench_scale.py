@@ -41,6 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import measured  # noqa: E402
+
 USERS = 50
 PENDING = 150
 BASES = 16
@@ -176,18 +178,8 @@ def make_site(root: Path, count: int) -> dict[str, str]:
 
 def timed(argv: list[str]) -> Run:
     """Wall and CPU seconds and peak RSS (MB) of this child alone, and its last line."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
-    lines = err.strip().splitlines()
-    return Run(
-        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, lines[-1] if lines else ""
-    )
+    run = measured(argv).checked(argv)
+    return Run(run.seconds, run.cpu, run.peak_rss_mb, run.last_line)
 
 
 def cvgallery(root: Path, *args: str) -> list[str]:

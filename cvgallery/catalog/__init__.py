@@ -9,7 +9,7 @@ from .facts import FileFacts, bytes_facts, file_facts
 from .gallery import DerivedRow, GalleryRow
 from .images import ReviewResult
 from .queue import STATUSES
-from .schema import SCHEMA_VERSION, connect, transaction
+from .schema import SCHEMA_VERSION, connect, snapshot, transaction
 from .session import Catalog, init_site
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "bytes_facts",
     "connect",
     "file_facts",
+    "snapshot",
     "init_site",
     "transaction",
 ]

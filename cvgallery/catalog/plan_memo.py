@@ -23,27 +23,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 
 def plan_key(*parts: Any) -> str:
     """The text that identifies a stage's plan: every parameter that changes its result."""
     return json.dumps(parts)
-
-
-@contextmanager
-def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A read transaction: every SELECT inside sees the same state of the catalog."""
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
 
 
 class PlanMemo:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .images import NOW
-from .plan_memo import PlanMemo, plan_key, snapshot
-from .schema import transaction
+from .plan_memo import PlanMemo, plan_key
+from .schema import snapshot, transaction
 
 STATUSES = ("pending", "running", "completed", "failed")
 

@@ -273,32 +273,19 @@ CREATE TABLE IF NOT EXISTS plan_memo (
     current INTEGER NOT NULL,
     version INTEGER
 );
-CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_insert AFTER INSERT ON artifacts
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_update AFTER UPDATE ON artifacts
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS plan_memo_artifact_delete AFTER DELETE ON artifacts
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS plan_memo_image_insert AFTER INSERT ON images
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS plan_memo_image_update
-AFTER UPDATE OF id, approved, parent_id, mime_type ON images
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS plan_memo_image_delete AFTER DELETE ON images
-BEGIN
-    UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1;
-END;
+""" + "".join(
+    f"""CREATE TRIGGER IF NOT EXISTS plan_memo_{name} AFTER {event}
+BEGIN UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1; END;
 """
+    for name, event in (
+        ("artifact_insert", "INSERT ON artifacts"),
+        ("artifact_update", "UPDATE ON artifacts"),
+        ("artifact_delete", "DELETE ON artifacts"),
+        ("image_insert", "INSERT ON images"),
+        ("image_update", "UPDATE OF id, approved, parent_id, mime_type ON images"),
+        ("image_delete", "DELETE ON images"),
+    )
+)
 
 # images.reviewed_at: when the review (approved, rejected, rejection_reason) last changed.
 # updated_at changes with any column (a title set, a capture date read again, a perceptual
@@ -447,6 +434,23 @@ def migrate_to_latest(conn: sqlite3.Connection) -> int:
             _name, apply = MIGRATIONS[version]
             apply(conn)
             conn.execute(f"PRAGMA user_version = {version + 1}")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every SELECT inside sees one state of the catalog (inside a
+    transaction already, that one's)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
 
 
 @contextmanager

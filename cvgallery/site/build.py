@@ -23,17 +23,15 @@ import hashlib
 import json
 import os
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cvgallery
 
 from .. import store
-from ..catalog import Catalog
+from ..catalog import Catalog, snapshot
 from ..catalog.builds import OutputState, PageRow
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
@@ -145,7 +143,7 @@ def _build(catalog: Catalog, final: Path, site: _Site, report: BuildReport) -> b
         check_output(final)
         clean_leftovers(final)
         manifest = read_manifest_json(final)
-        with _snapshot(catalog.conn):
+        with snapshot(catalog.conn):
             version = catalog.gallery.version()
             state = catalog.builds.state(str(final))
             if state is not None and (manifest or {}).get("build") != state.build:
@@ -181,19 +179,6 @@ def _unwritable(final: Path, exc: OSError) -> BuildError:
     elif where != final:
         reason = f"{reason} ({where})"
     return BuildError(f"{final}: cannot write the site: {reason}")
-
-
-@contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """Everything a build reads comes from one read transaction: one state of the catalog."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
 
 
 def _site(
