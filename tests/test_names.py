@@ -234,3 +234,20 @@ def test_built_pages_never_share_a_name(catalog: Catalog) -> None:
     # absolute URLs (sitemap, feed) are percent-encoded
     sitemap = (report.output / "sitemap.xml").read_text(encoding="utf-8")
     assert "https://example.org/g/image/caf%C3%A9-%C3%A9t%C3%A9.html" in sitemap
+
+
+def test_the_fast_path_of_slugify_agrees_with_the_rules() -> None:
+    """Plain ASCII names skip the character walk: the same answer for any mix of safe,
+    unsafe, leading and trailing characters."""
+    import random
+
+    from cvgallery.site import query
+
+    rng = random.Random(7)
+    alphabet = "aZ09._-&/ é"
+    for _ in range(5000):
+        name = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        base = query._slug_base(name)
+        slow = name if base == name else query._hashed(name)
+        assert slugify(name) == slow, name
+        assert slug_key(name) == unicodedata.normalize("NFC", name).casefold()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from .facts import FileFacts
@@ -91,18 +92,33 @@ class Artifacts:
         )
         return {str(r[0]) for r in rows}
 
-    def foreign(self, stages: tuple[str, ...]) -> set[str]:
+    def foreign(self, stages: tuple[str, ...], of: Iterable[str] | None = None) -> set[str]:
         """File paths of ``stages`` that cvgallery did not make (logged, synced, migrated):
-        their bytes may carry an upload's metadata."""
+        their bytes may carry an upload's metadata. With ``of``: only those of these
+        images and their children (a build placing a few pictures' files reads no more)."""
         marks = ",".join("?" * len(stages))
-        rows = self.conn.execute(
-            f"""SELECT file_path FROM artifacts WHERE stage IN ({marks})
-                AND NOT (json_valid(COALESCE(processing_params, ''))
-                         AND COALESCE(json_extract(processing_params, '$.generator'), '')
-                             = 'cvgallery')""",
-            stages,
-        )
-        return {str(r[0]) for r in rows}
+        made_elsewhere = f"""stage IN ({marks})
+            AND NOT (json_valid(COALESCE(processing_params, ''))
+                     AND COALESCE(json_extract(processing_params, '$.generator'), '')
+                         = 'cvgallery')"""
+        if of is None:
+            rows = self.conn.execute(
+                f"SELECT file_path FROM artifacts WHERE {made_elsewhere}", stages
+            )
+            return {str(r[0]) for r in rows}
+        found: set[str] = set()
+        ids = list(dict.fromkeys(of))
+        for start in range(0, len(ids), 400):
+            batch = ids[start : start + 400]
+            some = ",".join("?" * len(batch))
+            rows = self.conn.execute(
+                f"""SELECT file_path FROM artifacts WHERE {made_elsewhere}
+                    AND (image_id IN ({some})
+                         OR image_id IN (SELECT id FROM images WHERE parent_id IN ({some})))""",
+                (*stages, *batch, *batch),
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
 
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute(

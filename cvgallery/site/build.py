@@ -277,7 +277,7 @@ def _render_into(
         assets=site.assets,
     )
     art = str(catalog.art_dir)
-    foreign = _Foreign(catalog)
+    foreign = _Foreign(catalog, full=full)
     failed: dict[str, str] = {}
     for done in renderer.render(dirty):
         entry = dirty[done.rel]
@@ -304,18 +304,28 @@ def _render_into(
 class _Foreign:
     """Files of published stages cvgallery did not make (logged from an outside tool,
     synced, migrated): they may carry their input's EXIF (GPS), so they are published as
-    scrubbed copies, never the user's file itself. Looked up once, on the first file a
-    build places (a build that places nothing does not read them)."""
+    scrubbed copies, never the user's file itself. A full build looks them all up once, on
+    the first file it places; an incremental one, those of the pictures it places."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, *, full: bool):
         self.catalog = catalog
-        self._paths: set[str] | None = None
+        self.full = full
+        self._all: set[str] | None = None
+        self._of: dict[str, set[str]] = {}
 
-    def __contains__(self, path: object) -> bool:
-        if self._paths is None:
-            display = tuple(n for n in self.catalog.config.stages if n.startswith("display-"))
-            self._paths = self.catalog.artifacts.foreign(PUBLISHED_STAGES + display)
-        return path in self._paths
+    def _stages(self) -> tuple[str, ...]:
+        display = tuple(n for n in self.catalog.config.stages if n.startswith("display-"))
+        return PUBLISHED_STAGES + display
+
+    def has(self, path: str, owner: str) -> bool:
+        if self.full:
+            if self._all is None:
+                self._all = self.catalog.artifacts.foreign(self._stages())
+            return path in self._all
+        found = self._of.get(owner)
+        if found is None:
+            found = self._of[owner] = self.catalog.artifacts.foreign(self._stages(), [owner])
+        return path in found
 
 
 def _place(
@@ -333,7 +343,7 @@ def _place(
             continue
         try:
             # Never the upload itself: its container holds location, device and dates.
-            make = scrub_video if m.video else scrub_copy if m.path in foreign else None
+            make = scrub_video if m.video else scrub_copy if foreign.has(m.path, m.owner) else None
             tree.place(m.rel, f"{art}/{m.path}", make=make)
         except BuildError as exc:
             failed[m.owner] = f"{m.owner}: {exc}"

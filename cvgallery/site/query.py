@@ -29,6 +29,8 @@ VIDEO_REMUX = "remux-1"
 #: a name of at most this many UTF-8 bytes may be its own page name
 SLUG_MAX_BYTES = 200
 _PLAIN_EXT = re.compile(r"[a-z0-9]{1,8}")
+#: an ASCII name that is its own slug (what _slug_base keeps, nothing it strips)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9-](?:[A-Za-z0-9._-]*[A-Za-z0-9-])?")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
 #: picture formats a page offers, in the browser's order of preference (<source> order)
 PICTURE_TYPES = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
@@ -76,6 +78,8 @@ def slugify(text: str) -> str:
     part of it and a short hash of the name, so changed names stay apart
     (``café-été`` stays, ``a&b`` is ``a_b-<hash>``). :func:`unique_slugs` settles the
     rare clash between an unchanged name and another one's hashed form."""
+    if len(text) <= SLUG_MAX_BYTES and _PLAIN_NAME.fullmatch(text):
+        return text  # most ids: a build names every picture, twice
     slug = _slug_base(text)
     if slug == text and len(text.encode("utf-8", "surrogatepass")) <= SLUG_MAX_BYTES:
         return slug
@@ -84,6 +88,8 @@ def slugify(text: str) -> str:
 
 def slug_key(slug: str) -> str:
     """How a case-insensitive host (macOS, Windows, some buckets) compares page names."""
+    if slug.isascii():
+        return slug.lower()
     return unicodedata.normalize("NFC", slug).casefold()
 
 

@@ -75,6 +75,7 @@ class Theme:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            bytecode_cache=_bytecode_cache(),
         )
         self.env.finalize = drop_control_chars
         self.env.filters["rfc3339"] = rfc3339
@@ -118,6 +119,16 @@ class Theme:
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if any(frame.filename.startswith(r) for r in roots):
                 return f"{frame.filename}, line {frame.lineno}"
+        return None
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (Jinja's own per-user folder in the temporary
+    directory, written atomically, checked against each template's source): compiling the
+    theme is a fifth of a build after one approval. None where that folder is unusable."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
         return None
 
 
