@@ -397,11 +397,13 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
     for stage in ("upstream", "video-sources"):
         folder = catalog.art_dir / stage
         if folder.is_dir():
-            new.extend(
-                folder / e.name
-                for e in sorted(os.scandir(folder), key=lambda e: e.name)
-                if e.is_file() and is_candidate(e.name) and f"{stage}/{e.name}" not in known
-            )
+            # The catalog's own files are most of the folder: looked up first, by name.
+            names = [
+                e.name
+                for e in os.scandir(folder)
+                if f"{stage}/{e.name}" not in known and e.is_file() and is_candidate(e.name)
+            ]
+            new.extend(folder / name for name in sorted(names))
     if not new:
         return []
     return add_files(catalog, new, in_place=True, **kwargs)  # type: ignore[arg-type]

@@ -111,10 +111,12 @@ class Artifacts:
         for start in range(0, len(ids), 400):
             batch = ids[start : start + 400]
             some = ",".join("?" * len(batch))
+            # One set of ids first (the images' key and parent_id index), then their
+            # artifacts by (stage, image_id): an OR across the two would scan every row.
             rows = self.conn.execute(
                 f"""SELECT file_path FROM artifacts WHERE {made_elsewhere}
-                    AND (image_id IN ({some})
-                         OR image_id IN (SELECT id FROM images WHERE parent_id IN ({some})))""",
+                    AND image_id IN (SELECT id FROM images WHERE id IN ({some})
+                                     UNION SELECT id FROM images WHERE parent_id IN ({some}))""",
                 (*stages, *batch, *batch),
             )
             found.update(str(r[0]) for r in rows)
