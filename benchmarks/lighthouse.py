@@ -170,7 +170,7 @@ def main() -> None:
         output = build_site(args.count)
     pages = ["index.html", "page-2.html"]
     pages.append(sorted(p.relative_to(output).as_posix() for p in (output / "image").glob("*"))[0])
-    pages.append(sorted(p.relative_to(output).as_posix() for p in (output / "user").glob("*"))[0])
+    pages.append(sorted(p.relative_to(output).as_posix() for p in (output / "user").glob("*.html"))[0])
     if args.pages:
         pages = [p for p in pages if p in args.pages.split(",")]
     server = ThreadingHTTPServer(
