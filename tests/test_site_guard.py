@@ -21,6 +21,7 @@ GUARDED: dict[str, list[str]] = {
     "reject": ["reject", "x"],
     "stats": ["stats"],
     "set": ["set", "x", "--title", "t"],
+    "reread": ["reread", "--all"],
     "list": ["list"],
     "path": ["path", "x"],
     "dupes": ["dupes"],
