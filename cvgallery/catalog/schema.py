@@ -62,6 +62,7 @@ def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
         return f"{path}: {text} (is the disk full or failing?)"
     return f"{path}: {text}"
 
+
 SEED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,
@@ -215,13 +216,20 @@ BEGIN {_BUMP} {_stamp(f"OLD.{key}")} END;
 """
 
 
-SCHEMA_SITE_BUILDS = (
-    """
-CREATE TABLE IF NOT EXISTS gallery_version (
+def _counter(table: str, column: str) -> str:
+    """A table of one row holding one counter, which triggers count up."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
+    {column} INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO gallery_version (id, version) VALUES (1, 0);
+INSERT OR IGNORE INTO {table} (id, {column}) VALUES (1, 0);
+"""
+
+
+SCHEMA_SITE_BUILDS = (
+    _counter("gallery_version", "version")
+    + """
 CREATE TABLE IF NOT EXISTS gallery_stamps (
     image_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL
@@ -260,12 +268,9 @@ CREATE TABLE IF NOT EXISTS site_pages (
 # artifact current, so a no-op `process` need not read every artifact again, and the
 # gallery_version of that moment: after a change, only the pictures stamped later
 # (gallery_stamps) are checked again.
-SCHEMA_PLAN_MEMO = """
-CREATE TABLE IF NOT EXISTS catalog_changes (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    changes INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO catalog_changes (id, changes) VALUES (1, 0);
+SCHEMA_PLAN_MEMO = (
+    _counter("catalog_changes", "changes")
+    + """
 CREATE TABLE IF NOT EXISTS plan_memo (
     stage TEXT PRIMARY KEY,
     plan TEXT NOT NULL,
@@ -273,17 +278,19 @@ CREATE TABLE IF NOT EXISTS plan_memo (
     current INTEGER NOT NULL,
     version INTEGER
 );
-""" + "".join(
-    f"""CREATE TRIGGER IF NOT EXISTS plan_memo_{name} AFTER {event}
+"""
+    + "".join(
+        f"""CREATE TRIGGER IF NOT EXISTS plan_memo_{name} AFTER {event}
 BEGIN UPDATE catalog_changes SET changes = changes + 1 WHERE id = 1; END;
 """
-    for name, event in (
-        ("artifact_insert", "INSERT ON artifacts"),
-        ("artifact_update", "UPDATE ON artifacts"),
-        ("artifact_delete", "DELETE ON artifacts"),
-        ("image_insert", "INSERT ON images"),
-        ("image_update", "UPDATE OF id, approved, parent_id, mime_type ON images"),
-        ("image_delete", "DELETE ON images"),
+        for name, event in (
+            ("artifact_insert", "INSERT ON artifacts"),
+            ("artifact_update", "UPDATE ON artifacts"),
+            ("artifact_delete", "DELETE ON artifacts"),
+            ("image_insert", "INSERT ON images"),
+            ("image_update", "UPDATE OF id, approved, parent_id, mime_type ON images"),
+            ("image_delete", "DELETE ON images"),
+        )
     )
 )
 

@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .output import _STAGING, place_file, write_file
+from .output import _STAGING, Folders, place_file, write_file
 
 _ENTRY = re.compile(r"^(?:page-\d+\.html|feed\.xml|sitemap\.xml)$")
 HOME = "index.html"
@@ -44,15 +44,10 @@ class InPlaceTree:
         self.changed: list[str] = []
         self._incoming = str(self.incoming)
         self._final = str(self.final)
-        self._dirs: set[str] = {self._incoming}
+        self._folders = Folders(self._incoming)
 
     def _dest(self, rel: str) -> str:
-        dest = f"{self._incoming}/{rel}"
-        parent = dest.rpartition("/")[0]
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
-        return dest
+        return self._folders.path(rel)
 
     def write(self, rel: str, data: bytes) -> None:
         write_file(self._dest(rel), data)

@@ -57,6 +57,23 @@ def write_file(path: Path | str, data: bytes) -> None:
         os.close(fd)
 
 
+class Folders:
+    """Paths under ``root`` whose folders are made on first use, each once (a build places
+    a million files in a few thousand folders: no makedirs call per file)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self._made: set[str] = {root}
+
+    def path(self, rel: str) -> str:
+        dest = f"{self.root}/{rel}"
+        parent = dest.rpartition("/")[0]
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        return dest
+
+
 class OutputTree:
     """One build's staging folder beside ``final``; :meth:`commit` swaps it in.
 
@@ -85,17 +102,12 @@ class OutputTree:
         # of each would be a tenth of its time.
         self._staging = str(self.staging)
         self._final = str(self.final)
-        self._dirs: set[str] = {self._staging}
+        self._folders = Folders(self._staging)
         self._placed: set[str] = set()
         self._has_previous = self.final.is_dir()
 
     def _dest(self, rel: str) -> str:
-        dest = f"{self._staging}/{rel}"
-        parent = dest.rpartition("/")[0]
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
-        return dest
+        return self._folders.path(rel)
 
     def write(self, rel: str, data: bytes) -> bool:
         """Place ``data`` at ``rel``: linked from the previous build when identical (the
