@@ -207,3 +207,18 @@ def test_migrate_reads_words(site_root: Path, tmp_path: Path) -> None:
     with Catalog.open(site_root) as catalog:
         assert stored(catalog, "harbour") == HARBOUR | {"lens": None, "exposure": None}
         assert catalog.images.get("lost")["title"] == "Lost original"
+
+
+def test_a_decoder_warning_names_its_image(catalog: Catalog, site_root: Path, cli_run) -> None:  # type: ignore[no-untyped-def]
+    """A real file with a corrupt EXIF block: Pillow's warning is a note naming the image,
+    not a bare line about some file."""
+    from picture_scenes import CORPUS
+
+    bad = CORPUS / "pillow" / "hopper_bad_exif.jpg"
+    if not bad.is_file():
+        pytest.skip(f"the corpus is not here ({bad})")
+    assert add_files(catalog, [bad], approve=True)[0].status == "added"
+    done = cli_run("reread", "--root", site_root, "--all", "--overwrite")
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note:")]
+    assert notes and all(line.startswith("note: hopper_bad_exif: ") for line in notes), notes

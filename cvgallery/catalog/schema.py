@@ -450,14 +450,8 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    conn.execute("BEGIN")
-    try:
+    with _begun(conn, "BEGIN"):
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
 
 
 @contextmanager
@@ -467,9 +461,15 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
     instead of failing with "database is locked" when a read turns into a write.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _begun(conn, "BEGIN IMMEDIATE"):
         yield conn
+
+
+@contextmanager
+def _begun(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    conn.execute(begin)
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise

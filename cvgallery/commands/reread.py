@@ -28,6 +28,7 @@ from ..catalog import Catalog
 from ..errors import UsageError
 from ..metadata import PictureMeta, read_image_meta, read_video_meta
 from ..names import shown
+from ..notes import run_noting
 from ..pixels import bomb_message, register_plugins
 from .report import Report
 
@@ -190,8 +191,13 @@ def _read_all(pool: ThreadPoolExecutor, plans: list[_Planned]) -> Iterator[Read]
     a future per file would cost as much as reading a header)."""
     step = -(-len(plans) // READERS) or 1
     slices = [plans[i : i + step] for i in range(0, len(plans), step)]
-    for results in pool.map(lambda part: [_read(p) for p in part], slices):
+    for results in pool.map(_read_slice, slices):
         yield from results
+
+
+def _read_slice(plans: list[_Planned]) -> list[Read]:
+    """A decoder's warning (a corrupt EXIF block) is printed with the image it is about."""
+    return [run_noting(plan.image_id, _read, plan) for plan in plans]
 
 
 def _read(plan: _Planned) -> Read:
