@@ -27,10 +27,22 @@ output_option = click.option(
     is_flag=True,
     help="Render the catalog as it is: no registering, processing or blurhash filling.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes rendering a full build (default: one per core, for large sites).",
+)
 @json_option
 @root_option
 def build(
-    output: Path | None, base_url: str | None, no_process: bool, as_json: bool, root: Path
+    output: Path | None,
+    base_url: str | None,
+    no_process: bool,
+    jobs: int | None,
+    as_json: bool,
+    root: Path,
 ) -> None:
     """Render the gallery: approved images through the theme into a static site."""
     from ..commands import site as site_commands
@@ -41,6 +53,7 @@ def build(
             output,
             base_url=base_url,
             update=not no_process,
+            jobs=jobs,
             sink=None if as_json else say,
         )
     emit(report, as_json)

@@ -41,13 +41,14 @@ def build(
     *,
     base_url: str | None = None,
     update: bool = True,
+    jobs: int | None = None,
     sink: Sink = None,
 ) -> Report:
     """`cvgallery build`: update the catalog (unless ``update`` is False), then render."""
     report = Report(sink=sink)
     if update:
         update_catalog(catalog, report)
-    built = build_site(catalog, output, base_url=base_url)
+    built = build_site(catalog, output, base_url=base_url, jobs=jobs)
     for note in built.notes:
         report.say(note)
     report.failures += [f"Error: {failure}" for failure in built.failed]

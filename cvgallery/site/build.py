@@ -26,12 +26,13 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cvgallery
 
 from .. import store
-from ..catalog import Catalog, snapshot
+from ..catalog import Catalog, connect, snapshot
 from ..catalog.builds import OutputState, PageRow
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
@@ -48,7 +49,8 @@ from .output import (
     output_lock,
     read_manifest_json,
 )
-from .pages import SITE_STATIC, Placement, Renderer, site_files, theme_assets
+from .pages import SITE_STATIC, Placement, Renderer, site_files, theme_assets, window_of
+from .parallel import deal, render_shares, workers
 from .plan import Changes, Entry, Plan, compare, inputs_of, make_plan
 from .theme import Theme
 
@@ -79,6 +81,8 @@ class BuildReport:
     skipped: bool = False
     #: a full build (every page rendered, swapped in) rather than an incremental one
     full: bool = False
+    #: processes that rendered the pages
+    workers: int = 1
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
     #: things worth saying once per build (not failures)
@@ -109,6 +113,8 @@ class _Site:
     assets: dict[str, str]
     extra: list[Entry]
     settings: str
+    #: processes rendering a full build (None: one per core, for big builds only)
+    jobs: int | None = None
 
 
 def build_site(
@@ -116,8 +122,11 @@ def build_site(
     output: Path | None = None,
     *,
     base_url: str | None = None,
+    jobs: int | None = None,
 ) -> BuildReport:
-    """Render the gallery into ``output`` (default art/gallery-html/); see the module docstring."""
+    """Render the gallery into ``output`` (default art/gallery-html/); see the module
+    docstring. ``jobs``: how many processes render a full build (default: one per core
+    once there are enough pages to be worth it)."""
     started = time.perf_counter()
     config = catalog.config
     final = (Path(output) if output is not None else default_output(config)).resolve()
@@ -127,6 +136,7 @@ def build_site(
     intro, pages, unreadable = load_pages(config.root / "content")
     report.failed += unreadable
     site = _site(config, theme, url, intro, pages)
+    site.jobs = jobs
     try:
         built = _build(catalog, final, site, report)
     except OSError as exc:  # a read-only or full disk, a file where a folder must go
@@ -244,7 +254,7 @@ def _render_all(
         tree = make_tree(changes)
         outcome = _Outcome(plan, changes)
         try:
-            failed = _render_into(tree, catalog, site, outcome, full=full)
+            failed = _render_into(tree, catalog, site, outcome, report, full=full)
         except BaseException:
             tree.abort()
             raise
@@ -261,11 +271,77 @@ def _render_into(
     catalog: Catalog,
     site: _Site,
     outcome: _Outcome,
+    report: BuildReport,
     *,
     full: bool,
 ) -> dict[str, str]:
-    """Render every dirty file into ``tree``; returns the images whose files are missing."""
+    """Render every dirty file into ``tree``; returns the images whose files are missing.
+
+    A full build of many pages is dealt among the cores (parallel.py): each worker reads
+    the rows through its own connection, at the gallery version planned from.
+    """
     plan, dirty = outcome.plan, outcome.changes.dirty
+    count = workers(len(dirty), site.jobs) if isinstance(tree, OutputTree) else 1
+    report.workers = count
+    if count == 1 or not isinstance(tree, OutputTree):
+        parts = [_render_share(tree, catalog, site, outcome, list(dirty), full=full)]
+    else:
+        out = tree
+        version = catalog.gallery.version()
+        groups = (
+            (n if (w := window_of(d.job, plan.per_page)) is None else w, rel)
+            for n, (rel, d) in enumerate(dirty.items())
+        )
+
+        def render_forked(rels: list[str]) -> _Part | None:
+            conn = connect(catalog.config.db_path, migrate=False, readonly=True)
+            mine = Catalog(catalog.config, conn)
+            with snapshot(conn):
+                if mine.gallery.version() != version:
+                    return None  # the catalog moved on: the build's own view renders it
+                written, kept = out.written, out.kept
+                part = _render_share(out, mine, site, outcome, rels, full=full)
+                part.written, part.kept = out.written - written, out.kept - kept
+                return part
+
+        here = partial(_render_share, out, catalog, site, outcome, full=full)
+        parts = render_shares(deal(groups, count), here, render_forked)
+        for part in parts:
+            out.written += part.written
+            out.kept += part.kept
+    failed: dict[str, str] = {}
+    for part in parts:
+        outcome.records += part.records
+        outcome.media.update(part.media)
+        outcome.unchanged += part.unchanged
+        failed.update(part.failed)
+    return failed
+
+
+@dataclass
+class _Part:
+    """What rendering one share of the dirty files produced (written and kept: counted by
+    a forked worker's copy of the tree, which the build's tree must add)."""
+
+    records: list[PageRow] = field(default_factory=list)
+    media: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+    written: int = 0
+    kept: int = 0
+
+
+def _render_share(
+    tree: OutputTree | InPlaceTree,
+    catalog: Catalog,
+    site: _Site,
+    outcome: _Outcome,
+    rels: list[str],
+    *,
+    full: bool,
+) -> _Part:
+    plan, all_dirty = outcome.plan, outcome.changes.dirty
+    dirty = {rel: all_dirty[rel] for rel in rels}
     renderer = Renderer(
         catalog,
         site.theme,
@@ -278,27 +354,27 @@ def _render_into(
     )
     art = str(catalog.art_dir)
     foreign = _Foreign(catalog, full=full)
-    failed: dict[str, str] = {}
+    part = _Part()
     for done in renderer.render(dirty):
         entry = dirty[done.rel]
         media = None
         if done.placements:
             # A page recorded whole placed its media: those need no look at the disk.
             known = set(entry.media) if entry.recorded and not full else set()
-            failed.update(_place(tree, art, done.placements, known, foreign))
-            now = outcome.media[done.rel] = list(dict.fromkeys(m.rel for m in done.placements))
+            part.failed.update(_place(tree, art, done.placements, known, foreign))
+            now = part.media[done.rel] = list(dict.fromkeys(m.rel for m in done.placements))
             media = " ".join(now)
         digest = file_digest(done.data)
         facts = json.dumps(done.facts) if done.facts else None
         inputs = inputs_of(entry.key, done.facts, plan.facts)
-        outcome.records.append((done.rel, inputs, digest, facts, media))
+        part.records.append((done.rel, inputs, digest, facts, media))
         if isinstance(tree, OutputTree):
             tree.write(done.rel, done.data)
         elif entry.recorded and entry.old_digest == digest:
-            outcome.unchanged += 1  # the same bytes: the file keeps its mtime
+            part.unchanged += 1  # the same bytes: the file keeps its mtime
         else:
             tree.write(done.rel, done.data)
-    return failed
+    return part
 
 
 class _Foreign:

@@ -193,22 +193,33 @@ class OutputTree:
 
 
 def place_file(src: str | Path, dest: str, make: Callable[[Path, Path], None] | None) -> None:
-    """``src`` linked (or copied) at ``dest``, or what ``make`` writes there; ``dest`` is
-    in a folder no visitor sees yet, so no temporary name is needed."""
+    """``src`` linked at ``dest`` (else copied), or what ``make`` writes there; ``dest`` is
+    in a folder no visitor sees yet. Names are content-named, so a file another render
+    worker placed there first is the same file (parallel.py)."""
     try:
         if make is None:
             try:
                 os.link(src, dest)  # the common case: no pathlib on the way
+                return
+            except FileExistsError:
+                return
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                     raise
-                shutil.copyfile(src, dest)
-                store.make_readable(dest)
-        else:
-            make(Path(src), Path(dest))
-            store.make_readable(dest)
+        # A name of this process's own (same suffix: make may choose a format by it), so
+        # another worker placing the same file never sees it half-written.
+        folder, _, name = dest.rpartition("/")
+        tmp = f"{folder}/.{os.getpid()}.{name}"
+        try:
+            if make is None:
+                shutil.copyfile(src, tmp)
+            else:
+                make(Path(src), Path(tmp))
+            store.make_readable(tmp)
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        Path(dest).unlink(missing_ok=True)
         raise BuildError(f"{src}: cannot place in the output ({exc.strerror or exc})") from exc
 
 

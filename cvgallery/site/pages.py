@@ -122,13 +122,11 @@ class Renderer:
         windows: dict[int, list[tuple[str, Job]]] = {}
         rest: list[tuple[str, Job]] = []
         for rel, item in dirty.items():
-            kind, *args = item.job
-            if kind in ("image", "child"):
-                windows.setdefault(int(args[0]) // per_page, []).append((rel, item.job))
-            elif kind == "index":
-                windows.setdefault(int(args[0]) - 1, []).append((rel, item.job))
-            else:
+            window = window_of(item.job, per_page)
+            if window is None:
                 rest.append((rel, item.job))
+            else:
+                windows.setdefault(window, []).append((rel, item.job))
         for window in sorted(windows):
             start = window * per_page
             self._load(range(start - 1, start + per_page + 1))
@@ -291,6 +289,17 @@ class Renderer:
         return urls
 
 
+def window_of(job: Job, per_page: int) -> int | None:
+    """The index page whose rows (and their neighbours') a page is made from, numbered
+    from 0: pages of one window are rendered together, from one fetch of rows."""
+    kind = job[0]
+    if kind in ("image", "child"):
+        return int(job[1]) // per_page
+    if kind == "index":
+        return int(job[1]) - 1
+    return None
+
+
 def media_of(item: ImageItem, *, deep: bool) -> list[Placement]:
     """The files an image page needs placed: its picture's, and with ``deep`` those of its
     children (a child's children have no page of their own to place theirs)."""
@@ -331,4 +340,12 @@ def theme_assets(theme: Theme) -> list[tuple[str, str, Path]]:
     return assets
 
 
-__all__ = ["SITE_STATIC", "Placement", "Rendered", "Renderer", "site_files", "theme_assets"]
+__all__ = [
+    "SITE_STATIC",
+    "Placement",
+    "Rendered",
+    "Renderer",
+    "site_files",
+    "theme_assets",
+    "window_of",
+]
