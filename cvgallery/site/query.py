@@ -198,6 +198,19 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
+_PLAIN_EXTS: set[str] = set()
+
+
+def _plain_ext(ext: str) -> bool:
+    """Whether ``ext`` is a plain short word (remembered: a build asks 900,000 times about
+    the same few)."""
+    if _PLAIN_EXT.fullmatch(ext):
+        if len(_PLAIN_EXTS) < 256:
+            _PLAIN_EXTS.add(ext)
+        return True
+    return False
+
+
 def media_name(sha256: str | None, file_path: str) -> str:
     """Content-hashed file name under media/: a host may cache it forever.
 
@@ -210,7 +223,7 @@ def media_name(sha256: str | None, file_path: str) -> str:
     else:  # PurePath.suffix, without building a path (a build names 200,000 of these)
         dot = name.rfind(".")
         ext = name[dot + 1 :].lower() if 0 < dot < len(name) - 1 else ""
-    ext = ext if _PLAIN_EXT.fullmatch(ext) else "bin"
+    ext = ext if ext in _PLAIN_EXTS or _plain_ext(ext) else "bin"
     key = sha256 or hashlib.sha256(file_path.encode("utf-8")).hexdigest()
     return f"media/{key[:20]}.{ext}"
 
@@ -244,7 +257,10 @@ class Source:
 
 @dataclass
 class ImageItem:
-    """One gallery image as templates see it (see themes/default/README.md)."""
+    """One gallery image as templates see it (see themes/default/README.md).
+
+    What pages show of it is worked out once (cached properties): a page reads its name,
+    alt text and files several times, and a build shows each picture on three pages."""
 
     id: str
     slug: str
@@ -283,17 +299,17 @@ class ImageItem:
     #: (JPEG, the web copy included); see ``sources`` and ``img``
     formats: list[Source] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """What the picture is called: its title, else its id as words."""
         return self.title or readable_id(self.id)
 
-    @property
+    @functools.cached_property
     def alt(self) -> str:
         """Alt text: the one given, else the title, else the id as words."""
         return self.alt_text or self.name
 
-    @property
+    @functools.cached_property
     def img(self) -> Source:
         """The files of the <img> (JPEG where there is one: every browser shows it)."""
         for source in self.formats:
@@ -301,7 +317,7 @@ class ImageItem:
                 return source
         return self.formats[-1] if self.formats else Source("", [self.web])
 
-    @property
+    @functools.cached_property
     def sources(self) -> list[Source]:
         """The <source> elements before the <img>: the modern formats, best first."""
         img = self.img
@@ -311,22 +327,22 @@ class ImageItem:
     def srcset(self) -> str:
         return self.img.srcset
 
-    @property
+    @functools.cached_property
     def largest(self) -> Media:
         """The widest file of the picture (it is never shown larger than this)."""
         return max((s.largest for s in self.formats), key=_width, default=self.web)
 
-    @property
+    @functools.cached_property
     def max_width(self) -> int:
         return self.largest.width or self.width
 
-    @property
+    @functools.cached_property
     def share(self) -> Media:
         """The JPEG for og:image and the feed: the smallest at least SHARE_WIDTH wide."""
         files = self.img.files
         return next((m for m in files if _width(m) >= SHARE_WIDTH), files[-1])
 
-    @property
+    @functools.cached_property
     def taken_label(self) -> str | None:
         """The capture date as people read it: "28 December 2005, 03:25"."""
         if not self.taken_at:
@@ -338,7 +354,7 @@ class ImageItem:
         text = f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
         return f"{text}, {hour}:{minute}" if hour else text
 
-    @property
+    @functools.cached_property
     def camera_line(self) -> str | None:
         """Camera, lens and exposure (shown only with show_exif)."""
         return " · ".join(p for p in (self.camera, self.lens, self.exposure) if p) or None
@@ -350,7 +366,7 @@ class ImageItem:
             *(m for s in self.formats for m in s.files),
         ]  # fmt: skip
 
-    @property
+    @functools.cached_property
     def aspect(self) -> float:
         return round(self.width / self.height, 4) if self.height else 1.0
 
