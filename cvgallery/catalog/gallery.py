@@ -151,7 +151,9 @@ ORDER BY {alias_key}, g.id DESC
     def top_stamps(self) -> Iterator[tuple[str, str | None, int | None]]:
         """(id, username, stamp) of :meth:`top_rows`, in the same order: the stamp changes
         with every write to the picture's row, artifacts or BlurHash."""
-        return map(tuple, self.conn.execute(self._top_keys_sql))  # type: ignore[arg-type]
+        cursor = self.conn.execute(self._top_keys_sql)
+        cursor.row_factory = None  # plain tuples: one per picture of the gallery
+        return cursor  # type: ignore[return-value]
 
     def child_rows(self) -> Iterator[GalleryRow]:
         """Rows with a parent (face-swap results...), by parent, newest first within one."""

@@ -25,7 +25,7 @@ from ..catalog import Catalog, DerivedRow, GalleryRow
 from ..catalog.builds import PageRecord
 from .context import COVER, IMAGE_COUNT, USERS, user_fact
 from .paging import HOME, Paging, index_url, user_home_url, user_page_url
-from .query import renamed_slugs, slugify
+from .query import is_own_slug, renamed_slugs, slugify
 
 #: what a file is, for the renderer: ("image", position), ("child", position, id),
 #: ("index", number), ("home",), ("user", name, number or 0 for the user's own page),
@@ -139,6 +139,7 @@ def make_plan(
     pages: list[bytes] = []
     urls = hashlib.blake2b(digest_size=16)
     blake2b = hashlib.blake2b
+    own_slug = is_own_slug
     before = _NONE  # the key of the previous (older) picture
     # an image page waiting for its newer neighbour: position, url, key, older key, back link
     waiting: tuple[int, str, bytes, bytes, bytes] | None = None
@@ -157,19 +158,26 @@ def make_plan(
             key = blake2b(f"{image_id}\0{mark}".encode(), digest_size=16).digest()
         j = len(ids)
         ids.append(image_id)
-        url = plan.image_url(image_id)
+        if image_id not in renamed and own_slug(image_id):
+            url = f"image/{image_id}.html"
+        else:
+            url = plan.image_url(image_id)
         if j % per_page == 0:
             back = index_url(j // per_page + 1).encode()
         if waiting is not None:
-            entries.append(_image_entry(*waiting, newer=key))
+            j0, url0, key0, older0, back0 = waiting
+            fingerprint = blake2b(key0 + older0 + key + back0, digest_size=16).hexdigest()
+            entries.append((url0, fingerprint, ("image", j0)))
         waiting = (j, url, key, before, back)
         before = key
-        urls.update(url.encode() + b"\0")
+        if sitemap:
+            urls.update(url.encode() + b"\0")
         url_count += 1
         if image_id in kids:
             for child in plan.children(image_id):
                 child_url = plan.image_url(child.id)
-                urls.update(child_url.encode() + b"\0")
+                if sitemap:
+                    urls.update(child_url.encode() + b"\0")
                 url_count += 1
                 child_key = digest("child", _key(child, plan), back).hex()
                 entries.append((child_url, child_key, ("child", j, child.id)))
@@ -192,8 +200,10 @@ def make_plan(
             if len(user.positions) % per_page == 0:
                 user.pages.append(user.running.digest())
                 user.running = blake2b(digest_size=16)
-    if waiting is not None:
-        entries.append(_image_entry(*waiting, newer=_NONE))
+    if waiting is not None:  # the newest picture: no newer neighbour
+        j0, url0, key0, older0, back0 = waiting
+        fingerprint = blake2b(key0 + older0 + _NONE + back0, digest_size=16).hexdigest()
+        entries.append((url0, fingerprint, ("image", j0)))
     count = len(ids)
     if count % per_page:
         pages.append(page_keys.digest())
@@ -267,13 +277,6 @@ def _key(row: GalleryRow, plan: Plan) -> bytes:
 #: the key of "no neighbour": keys have a fixed length, so an image page's parts need
 #: no separators
 _NONE = bytes(16)
-
-
-def _image_entry(
-    j: int, url: str, key: bytes, older: bytes, back: bytes, *, newer: bytes
-) -> Entry:
-    fingerprint = hashlib.blake2b(key + older + newer + back, digest_size=16).hexdigest()
-    return (url, fingerprint, ("image", j))
 
 
 def _facts(plan: Plan, cover: bytes) -> dict[str, str]:

@@ -86,6 +86,11 @@ def slugify(text: str) -> str:
     return _hashed(text)
 
 
+def is_own_slug(name: str) -> bool:
+    """Whether ``name`` is its own slug by slugify's fast path (most ids)."""
+    return len(name) <= SLUG_MAX_BYTES and _PLAIN_NAME.fullmatch(name) is not None
+
+
 def slug_key(slug: str) -> str:
     """How a case-insensitive host (macOS, Windows, some buckets) compares page names."""
     if slug.isascii():
@@ -124,8 +129,11 @@ def renamed_slugs(names: Iterable[str]) -> dict[str, str]:
     100,000 pictures looks each up once and settles a handful, if any."""
     by_key: dict[str, str] = {}
     clashing: set[str] = set()
+    plain = _PLAIN_NAME.fullmatch
     for name in names:
-        other = by_key.setdefault(slug_key(slugify(name)), name)
+        # A plain ASCII name is its own slug, compared in lower case (slugify's fast path)
+        key = name.lower() if len(name) <= SLUG_MAX_BYTES and plain(name) else None
+        other = by_key.setdefault(key or slug_key(slugify(name)), name)
         if other != name:
             clashing.update((other, name))
     if not clashing:
