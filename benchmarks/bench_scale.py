@@ -4,7 +4,7 @@
 
 For each size a catalog is made directly (rows inserted, tiny files written: a few real
 JPEGs made unique by the picture's id appended after their end marker, BlurHashes of
-those few), as if added and processed: COUNT approved pictures with an upstream
+those few given each picture's own average colour), as if added and processed: COUNT approved pictures with an upstream
 artifact and every resize stage of the default site (web copy, thumbnail, display sizes
 and their WebP twins), plus 150 processed pictures waiting for review,
 newer than all of them, and one pending from the middle of the timeline. Then, each in a
@@ -74,6 +74,18 @@ def base_jpegs() -> list[tuple[bytes, str, tuple[int, int]]]:
     return found
 
 
+_B83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
+
+
+def unique_blurhash(base: str, n: int) -> str:
+    """``base`` with picture ``n``'s own average colour (its DC component, characters 2-5:
+    a 24-bit sRGB value in base 83): every picture has a placeholder of its own to decode,
+    as in a real gallery (a build decodes each once, not 16 times in all)."""
+    value = (n * 2654435761) % (1 << 24)
+    dc = "".join(_B83[(value // 83**i) % 83] for i in (3, 2, 1, 0))
+    return base[:2] + dc + base[6:]
+
+
 def base_webp() -> bytes:
     from PIL import Image
 
@@ -132,7 +144,7 @@ def make_site(root: Path, count: int) -> dict[str, str]:
             side = cfg.settings.size
             out_w, out_h = (side, side * h // w) if w > h else (side * w // h, side)
             artifacts.append((image_id, stage, path, file_sha, out_w, out_h, params))
-        hashes.append((image_id, "web-optimized", blurhash, w, h))
+        hashes.append((image_id, "web-optimized", unique_blurhash(blurhash, n), w, h))
         when = START + timedelta(minutes=n if n != middle else count // 2, seconds=n % 7)
         approved = n < count
         images.append(

@@ -122,6 +122,8 @@ def test_safe_source_url_and_slugs():
         "",
         None,
         "https://a.example/\nx",
+        "https://a.example/\tx",
+        "http://[::1/x",  # not a URL at all (an unclosed IPv6 host)
     ):
         assert safe_source_url(bad) is None
     assert slugify("plain-id_1.2") == "plain-id_1.2"
@@ -142,3 +144,28 @@ def test_media_names_are_one_safe_file_whatever_the_artifact_path():
     assert media_name(sha, "my.stage/noext") == f"media/{sha[:20]}.bin"
     assert media_name(sha, 'web-optimized/x.jp"g><script>') == f"media/{sha[:20]}.bin"
     assert re.fullmatch(r"media/[0-9a-f]{20}\.bin", media_name(None, "a/b"))
+
+
+def test_templates_read_dict_keys_and_attributes_as_jinja_does(catalog: Catalog):
+    """The environment's quicker key look-up gives Jinja's answers: the attribute where a
+    dict has one of that name, the key otherwise, an error for neither."""
+    import jinja2
+
+    from cvgallery.site.context import Recording, SiteInfo
+    from cvgallery.site.theme import Theme
+
+    env = Theme(catalog.config).env
+    page = {"title": "<b>", "items": "a key named like a method"}
+    site = SiteInfo({"title": "T"}, 7, lambda: "newest")
+    out = env.from_string(
+        "{{ page.title }}|{{ page.items is callable }}|{{ page['items'] }}|"
+        "{{ site.title }}|{{ site.image_count }}|{{ site.cover }}"
+    )
+    with Recording() as facts:
+        text = out.render(page=page, site=site)
+    assert text == "&lt;b&gt;|True|a key named like a method|T|7|newest"
+    assert facts == {"image_count", "cover"}
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ page.missing }}").render(page=page)
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ site.nothing }}").render(site=site)

@@ -300,11 +300,14 @@ def _render_into(
                 if mine.gallery.version() != version:
                     return None  # the catalog moved on: the build's own view renders it
                 written, kept = out.written, out.kept
-                part = _render_share(out, mine, site, outcome, rels, full=full)
+                part = _render_share(out, mine, site, outcome, rels, foreign=foreign, full=full)
                 part.written, part.kept = out.written - written, out.kept - kept
                 return part
 
-        here = partial(_render_share, out, catalog, site, outcome, full=full)
+        foreign = _Foreign(catalog, full=True)
+        foreign.load()  # once, here: the workers inherit it
+
+        here = partial(_render_share, out, catalog, site, outcome, foreign=foreign, full=full)
         parts = render_shares(deal(groups, count), here, render_forked)
         for part in parts:
             out.written += part.written
@@ -339,6 +342,7 @@ def _render_share(
     rels: list[str],
     *,
     full: bool,
+    foreign: _Foreign | None = None,
 ) -> _Part:
     plan, all_dirty = outcome.plan, outcome.changes.dirty
     dirty = {rel: all_dirty[rel] for rel in rels}
@@ -353,7 +357,7 @@ def _render_share(
         assets=site.assets,
     )
     art = str(catalog.art_dir)
-    foreign = _Foreign(catalog, full=full)
+    foreign = foreign or _Foreign(catalog, full=full)
     part = _Part()
     for done in renderer.render(dirty):
         entry = dirty[done.rel]
@@ -393,11 +397,15 @@ class _Foreign:
         display = tuple(n for n in self.catalog.config.stages if n.startswith("display-"))
         return PUBLISHED_STAGES + display
 
+    def load(self) -> set[str]:
+        """Every such file (a full build's look-up)."""
+        if self._all is None:
+            self._all = self.catalog.artifacts.foreign(self._stages())
+        return self._all
+
     def has(self, path: str, owner: str) -> bool:
         if self.full:
-            if self._all is None:
-                self._all = self.catalog.artifacts.foreign(self._stages())
-            return path in self._all
+            return path in self.load()
         found = self._of.get(owner)
         if found is None:
             found = self._of[owner] = self.catalog.artifacts.foreign(self._stages(), [owner])

@@ -154,6 +154,8 @@ def safe_source_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if url.startswith(("https://", "http://")) and url.isprintable() and "[" not in url:
+        return url  # the common case, without parsing (no control character, no IPv6 host)
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError:

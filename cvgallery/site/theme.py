@@ -8,6 +8,7 @@ Autoescape is on for every template, HTML and XML alike.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -68,7 +69,7 @@ class Theme:
                 ),
             ]
         )
-        self.env = jinja2.Environment(
+        self.env = _Environment(
             loader=loader,
             autoescape=True,
             undefined=jinja2.StrictUndefined,
@@ -123,6 +124,34 @@ class Theme:
             if any(frame.filename.startswith(r) for r in roots):
                 return f"{frame.filename}, line {frame.lineno}"
         return None
+
+
+class _Environment(jinja2.Environment):
+    """Jinja's environment, but a dict's key is found without first trying (and failing)
+    to find an attribute of that name: templates read ``page.url`` and ``site.title``
+    a few dozen times a page, and each was a caught AttributeError. The answer is the
+    same: a key is returned only where the dict has no attribute of its name."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            cls = type(obj)
+            if attribute not in _class_names(cls) and (
+                cls is dict or attribute not in getattr(obj, "__dict__", ())
+            ):
+                return obj[attribute]
+        try:  # from here on, as Jinja's own
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+
+@functools.lru_cache(maxsize=64)
+def _class_names(cls: type) -> frozenset[str]:
+    return frozenset(dir(cls))
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
