@@ -10,7 +10,8 @@ cv.db (catalog/builds.py):
   the recorded ones. Nothing is read beyond that and nothing is written.
 - Settings changed, or no usable record (first build, folder replaced): a full build.
   Every page is rendered into a fresh folder (unchanged files linked from the previous
-  build, so they keep their mtime) that is swapped in (output.py).
+  build, so they keep their mtime) that is swapped in (output.py), on every core when
+  it has thousands of pages (render.py, parallel.py).
 - Otherwise an incremental build: phase one (plan.py) streams the rows and fingerprints
   every page; the pages whose fingerprint differs from the recorded one are rendered
   (pages.py) and written in place, new files first, entry pages last, deletions after
@@ -26,17 +27,15 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import cvgallery
 
 from .. import store
-from ..catalog import Catalog, connect, snapshot
-from ..catalog.builds import OutputState, PageRow
+from ..catalog import Catalog, snapshot
+from ..catalog.builds import OutputState
 from ..config import SiteConfig, check_base_url
 from ..errors import BuildError
-from ..scrub import scrub_copy, scrub_video
 from .content import ContentPage, load_pages
 from .inplace import InPlaceTree
 from .output import (
@@ -44,26 +43,16 @@ from .output import (
     OutputTree,
     check_output,
     clean_leftovers,
-    file_digest,
     manifest_roots,
     output_lock,
     read_manifest_json,
 )
-from .pages import SITE_STATIC, Placement, Renderer, site_files, theme_assets, window_of
-from .parallel import deal, render_shares, workers
-from .plan import Changes, Entry, Plan, compare, inputs_of, make_plan
+from .pages import SITE_STATIC, site_files, theme_assets
+from .plan import Changes, Entry, compare, make_plan
+from .render import Outcome, render_into
 from .theme import Theme
 
 DEFAULT_OUTPUT = "gallery-html"
-#: the stages whose files pages show (video sources are always remuxed)
-PUBLISHED_STAGES = (
-    "web-optimized",
-    "thumbnails-small",
-    "ersgan-enhanced",
-    "video-frames",
-    "face-swap-results",
-)
-
 #: the second half of a build, run after the catalog is read: put the files in place and
 #: record them, given the gallery version read (None: something failed, build again)
 Finish = Callable[[int | None], None]
@@ -214,19 +203,6 @@ def _site(
 # -- the two kinds of build ---------------------------------------------------------------
 
 
-@dataclass
-class _Outcome:
-    """What rendering the dirty files produced."""
-
-    plan: Plan
-    changes: Changes
-    #: (path, inputs, digest, facts, media) of every file rendered
-    records: list[PageRow] = field(default_factory=list)
-    #: page → the media files it uses now, for every image page rendered
-    media: dict[str, list[str]] = field(default_factory=dict)
-    unchanged: int = 0
-
-
 def _render_all(
     catalog: Catalog,
     site: _Site,
@@ -235,7 +211,7 @@ def _render_all(
     *,
     full: bool,
     make_tree: Callable[[Changes], OutputTree | InPlaceTree],
-) -> tuple[_Outcome, OutputTree | InPlaceTree]:
+) -> tuple[Outcome, OutputTree | InPlaceTree]:
     """Plan, compare, render; an image whose files cannot be placed is left out and the
     plan made again without it (positions, neighbours and pages change with it)."""
     config = catalog.config
@@ -252,9 +228,9 @@ def _render_all(
         records = catalog.builds.pages(state.id) if state is not None else iter(())
         changes = compare(plan.entries, records, plan.facts, full=full)
         tree = make_tree(changes)
-        outcome = _Outcome(plan, changes)
+        outcome = Outcome(plan, changes)
         try:
-            failed = _render_into(tree, catalog, site, outcome, report, full=full)
+            failed = render_into(tree, catalog, site, outcome, report, full=full)
         except BaseException:
             tree.abort()
             raise
@@ -264,174 +240,6 @@ def _render_all(
             return outcome, tree
         tree.abort()
         left_out.update(failed)
-
-
-def _render_into(
-    tree: OutputTree | InPlaceTree,
-    catalog: Catalog,
-    site: _Site,
-    outcome: _Outcome,
-    report: BuildReport,
-    *,
-    full: bool,
-) -> dict[str, str]:
-    """Render every dirty file into ``tree``; returns the images whose files are missing.
-
-    A full build of many pages is dealt among the cores (parallel.py): each worker reads
-    the rows through its own connection, at the gallery version planned from.
-    """
-    plan, dirty = outcome.plan, outcome.changes.dirty
-    count = workers(len(dirty), site.jobs) if isinstance(tree, OutputTree) else 1
-    report.workers = count
-    if count == 1 or not isinstance(tree, OutputTree):
-        parts = [_render_share(tree, catalog, site, outcome, list(dirty), full=full)]
-    else:
-        out = tree
-        version = catalog.gallery.version()
-        groups = (
-            (n if (w := window_of(d.job, plan.per_page)) is None else w, rel)
-            for n, (rel, d) in enumerate(dirty.items())
-        )
-
-        def render_forked(rels: list[str]) -> _Part | None:
-            conn = connect(catalog.config.db_path, migrate=False, readonly=True)
-            mine = Catalog(catalog.config, conn)
-            with snapshot(conn):
-                if mine.gallery.version() != version:
-                    return None  # the catalog moved on: the build's own view renders it
-                written, kept = out.written, out.kept
-                part = _render_share(out, mine, site, outcome, rels, foreign=foreign, full=full)
-                part.written, part.kept = out.written - written, out.kept - kept
-                return part
-
-        foreign = _Foreign(catalog, full=True)
-        foreign.load()  # once, here: the workers inherit it
-
-        here = partial(_render_share, out, catalog, site, outcome, foreign=foreign, full=full)
-        parts = render_shares(deal(groups, count), here, render_forked)
-        for part in parts:
-            out.written += part.written
-            out.kept += part.kept
-    failed: dict[str, str] = {}
-    for part in parts:
-        outcome.records += part.records
-        outcome.media.update(part.media)
-        outcome.unchanged += part.unchanged
-        failed.update(part.failed)
-    return failed
-
-
-@dataclass
-class _Part:
-    """What rendering one share of the dirty files produced (written and kept: counted by
-    a forked worker's copy of the tree, which the build's tree must add)."""
-
-    records: list[PageRow] = field(default_factory=list)
-    media: dict[str, list[str]] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    unchanged: int = 0
-    written: int = 0
-    kept: int = 0
-
-
-def _render_share(
-    tree: OutputTree | InPlaceTree,
-    catalog: Catalog,
-    site: _Site,
-    outcome: _Outcome,
-    rels: list[str],
-    *,
-    full: bool,
-    foreign: _Foreign | None = None,
-) -> _Part:
-    plan, all_dirty = outcome.plan, outcome.changes.dirty
-    dirty = {rel: all_dirty[rel] for rel in rels}
-    renderer = Renderer(
-        catalog,
-        site.theme,
-        catalog.config,
-        plan,
-        base_url=site.url,
-        intro=site.intro,
-        pages=site.pages,
-        assets=site.assets,
-    )
-    art = str(catalog.art_dir)
-    foreign = foreign or _Foreign(catalog, full=full)
-    part = _Part()
-    for done in renderer.render(dirty):
-        entry = dirty[done.rel]
-        media = None
-        if done.placements:
-            # A page recorded whole placed its media: those need no look at the disk.
-            known = set(entry.media) if entry.recorded and not full else set()
-            part.failed.update(_place(tree, art, done.placements, known, foreign))
-            now = part.media[done.rel] = list(dict.fromkeys(m.rel for m in done.placements))
-            media = " ".join(now)
-        digest = file_digest(done.data)
-        facts = json.dumps(done.facts) if done.facts else None
-        inputs = inputs_of(entry.key, done.facts, plan.facts)
-        part.records.append((done.rel, inputs, digest, facts, media))
-        if isinstance(tree, OutputTree):
-            tree.write(done.rel, done.data)
-        elif entry.recorded and entry.old_digest == digest:
-            part.unchanged += 1  # the same bytes: the file keeps its mtime
-        else:
-            tree.write(done.rel, done.data)
-    return part
-
-
-class _Foreign:
-    """Files of published stages cvgallery did not make (logged from an outside tool,
-    synced, migrated): they may carry their input's EXIF (GPS), so they are published as
-    scrubbed copies, never the user's file itself. A full build looks them all up once, on
-    the first file it places; an incremental one, those of the pictures it places."""
-
-    def __init__(self, catalog: Catalog, *, full: bool):
-        self.catalog = catalog
-        self.full = full
-        self._all: set[str] | None = None
-        self._of: dict[str, set[str]] = {}
-
-    def _stages(self) -> tuple[str, ...]:
-        display = tuple(n for n in self.catalog.config.stages if n.startswith("display-"))
-        return PUBLISHED_STAGES + display
-
-    def load(self) -> set[str]:
-        """Every such file (a full build's look-up)."""
-        if self._all is None:
-            self._all = self.catalog.artifacts.foreign(self._stages())
-        return self._all
-
-    def has(self, path: str, owner: str) -> bool:
-        if self.full:
-            return path in self.load()
-        found = self._of.get(owner)
-        if found is None:
-            found = self._of[owner] = self.catalog.artifacts.foreign(self._stages(), [owner])
-        return path in found
-
-
-def _place(
-    tree: OutputTree | InPlaceTree,
-    art: str,
-    media: list[Placement],
-    known: set[str],
-    foreign: _Foreign,
-) -> dict[str, str]:
-    failed: dict[str, str] = {}
-    for m in media:
-        if m.owner in failed or m.rel in known:
-            continue
-        if isinstance(tree, InPlaceTree) and tree.has(m.rel):
-            continue
-        try:
-            # Never the upload itself: its container holds location, device and dates.
-            make = scrub_video if m.video else scrub_copy if foreign.has(m.path, m.owner) else None
-            tree.place(m.rel, f"{art}/{m.path}", make=make)
-        except BuildError as exc:
-            failed[m.owner] = f"{m.owner}: {exc}"
-    return failed
 
 
 def _full_build(
@@ -528,7 +336,7 @@ def _joined(before: list[str], now: list[str] | None) -> str | None:
     return " ".join(media) if media else None
 
 
-def _still_used(pages: list[str], media: str, outcome: _Outcome) -> bool:
+def _still_used(pages: list[str], media: str, outcome: Outcome) -> bool:
     """Whether a page that stays uses ``media``: one not rendered now, as recorded, or
     one rendered now, as rendered."""
     obsolete = outcome.changes.obsolete
