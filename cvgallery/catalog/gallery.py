@@ -126,8 +126,10 @@ class Gallery:
         # Oldest first: the reverse of the newest-first order pages show, so index page N
         # (counted from the oldest) holds the same pictures whatever is added after it.
         self._top_sql = f"{GALLERY_SELECT}AND i.parent_id IS NULL\nORDER BY {key}, i.id DESC\n"
+        # The children's ids first (the parent_id index): "parent_id IS NOT NULL" alone had
+        # SQLite walk every picture's web copy to find the few with a parent.
         self._child_sql = (
-            f"{GALLERY_SELECT}AND i.parent_id IS NOT NULL\n"
+            f"{GALLERY_SELECT}AND i.id IN (SELECT id FROM images WHERE parent_id IS NOT NULL)\n"
             f"ORDER BY i.parent_id, {key} DESC, i.id\n"
         )
         # The same rows, reduced to what tells them apart: id, user and the version of the
