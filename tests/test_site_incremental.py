@@ -69,9 +69,10 @@ def set_toml(catalog: Catalog, **values: object) -> Catalog:
 
 
 def clean_build(catalog: Catalog, scratch: Path) -> dict[str, bytes]:
-    """A full build of the same catalog into a fresh folder, as the reference."""
+    """A full build of the same catalog into a fresh folder, as the reference (rendered by
+    two forked workers, as a big site's full build is)."""
     out = scratch / f"clean-{len(list(scratch.iterdir()))}"
-    report = build_site(catalog, out, base_url="https://example.org/g")
+    report = build_site(catalog, out, base_url="https://example.org/g", jobs=2)
     assert not report.failed and report.full
     files = files_of(out)
     shutil.rmtree(out)
