@@ -169,3 +169,18 @@ def test_templates_read_dict_keys_and_attributes_as_jinja_does(catalog: Catalog)
         env.from_string("{{ page.missing }}").render(page=page)
     with pytest.raises(jinja2.UndefinedError):
         env.from_string("{{ site.nothing }}").render(site=site)
+
+
+def test_control_characters_never_reach_a_page_through_markup_filters(catalog: Catalog):
+    """Finalize leaves markup alone (a macro's output was cleaned as it was made); the
+    filters that turn a raw value into markup clean it themselves."""
+    from cvgallery.site.theme import Theme
+
+    env = Theme(catalog.config).env
+    raw = "a\x01b\x0b<i>c</i>\x1f"
+    out = env.from_string(
+        "{% macro m(x) %}[{{ x }}]{% endmacro %}"
+        "{{ v }}|{{ v|safe }}|{{ v|e }}|{{ v|escape }}|{{ v|forceescape }}|{{ v|xmltext }}|{{ m(v) }}"
+    ).render(v=raw)
+    assert not any(ch in out for ch in "\x01\x0b\x1f"), repr(out)
+    assert out.split("|")[1] == "ab<i>c</i>"  # safe: cleaned, not escaped
