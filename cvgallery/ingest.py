@@ -19,6 +19,8 @@ import hashlib
 import itertools
 import json
 import os
+import stat
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -392,18 +394,33 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
     Only names no artifact row points at are hashed, so a build with nothing new reads
     the catalog and a directory listing, not the files.
     """
-    known = catalog.artifacts.paths_of(("upstream", "video-sources"))
     new: list[Path] = []
+    artifacts = catalog.artifacts
     for stage in ("upstream", "video-sources"):
         folder = catalog.art_dir / stage
-        if folder.is_dir():
-            # The catalog's own files are most of the folder: looked up first, by name.
-            names = [
-                e.name
-                for e in os.scandir(folder)
-                if f"{stage}/{e.name}" not in known and e.is_file() and is_candidate(e.name)
-            ]
-            new.extend(folder / name for name in sorted(names))
+        try:
+            st = folder.stat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        # A folder whose mtime (a file added, removed or renamed in it changes it) and
+        # catalog are as they were when it held nothing new is not listed again: 100,000
+        # names to compare with the catalog's on every build.
+        listing = f"{folder.resolve()}\0{st.st_dev}:{st.st_ino}\0{st.st_mtime_ns}"
+        if artifacts.listing_seen(stage, listing):
+            continue
+        version = artifacts.gallery_version()
+        # The catalog's own files are most of the folder: set aside by name first.
+        with os.scandir(folder) as entries_of:
+            entries = {e.name: e for e in entries_of}
+        unknown = entries.keys() - artifacts.names_in(stage)
+        names = [n for n in unknown if entries[n].is_file() and is_candidate(n)]
+        new.extend(folder / name for name in sorted(names))
+        # Not when the mtime is this second's: a file added later in the same clock tick
+        # would leave it as it is.
+        if not names and time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+            artifacts.remember_listing(stage, listing, version)
     if not new:
         return []
     return add_files(catalog, new, in_place=True, **kwargs)  # type: ignore[arg-type]

@@ -196,3 +196,85 @@ def test_plan_remembers_too(root: Path) -> None:
         assert catalog.jobs.plan("web-optimized", "upstream", key) == (1, 0)
         pending = catalog.jobs.history("pending")
     assert [(j["image_id"], j["stage"]) for j in pending] == [("b", "web-optimized")]
+
+
+# -- the BlurHash check and the listing of art/upstream/ (what `build` does first) ----------
+
+
+def test_blurhashes_all_current_are_remembered_until_a_hash_is_dropped_by_sql(
+    root: Path,
+) -> None:
+    from cvgallery.stages.blurhash import fill_blurhashes
+
+    with Catalog.open(root) as catalog:
+        first = fill_blurhashes(catalog)  # process hashed both: counted, then remembered
+        assert (first.made, first.skipped) == (0, 2)
+        memo = catalog.conn.execute(
+            "SELECT current FROM plan_memo WHERE stage = 'blurhash web-optimized'"
+        ).fetchone()
+        assert memo is not None and memo[0] == 2
+        assert fill_blurhashes(catalog).skipped == 2  # from the memo
+    seed_sql(root, "DELETE FROM blurhash_cache WHERE rowid = (SELECT min(rowid) FROM blurhash_cache)")
+    with Catalog.open(root) as catalog:
+        again = fill_blurhashes(catalog)
+        assert (again.made, again.skipped, again.failed) == (1, 1, [])
+        assert catalog.conn.execute("SELECT count(*) FROM blurhash_cache").fetchone()[0] == 2
+
+
+def test_other_blurhash_settings_are_not_answered_from_the_memo(root: Path) -> None:
+    from cvgallery.stages.blurhash import fill_blurhashes
+
+    with Catalog.open(root) as catalog:
+        fill_blurhashes(catalog)
+        assert fill_blurhashes(catalog).skipped == 2
+    configure(root, "[blurhash]\nx = 5\ny = 4\n")
+    with Catalog.open(root) as catalog:
+        redone = fill_blurhashes(catalog)
+        assert (redone.made, redone.skipped) == (2, 0)
+
+
+def test_an_unchanged_upload_folder_is_not_listed_again_and_a_dropped_file_is_seen(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from cvgallery.catalog.artifacts import Artifacts
+    from cvgallery.ingest import register_new_uploads
+
+    upstream = root / "art" / "upstream"
+    old = time.time() - 60
+    for folder in (upstream, root / "art" / "video-sources"):
+        os.utime(folder, (old, old))  # folders last changed a minute ago
+    listed: list[str] = []
+    names_in = Artifacts.names_in
+    monkeypatch.setattr(
+        Artifacts, "names_in", lambda self, stage: listed.append(stage) or names_in(self, stage)
+    )
+    with Catalog.open(root) as catalog:
+        assert register_new_uploads(catalog) == []
+        assert listed == ["upstream", "video-sources"]  # nothing new: remembered
+        assert register_new_uploads(catalog) == []
+        assert listed == ["upstream", "video-sources"]
+        dropped = photo(upstream / "dropped.jpeg")  # the folder's mtime moves
+        found = register_new_uploads(catalog)
+        assert [r.status for r in found] == ["added"]
+        assert listed == ["upstream", "video-sources", "upstream"]
+        assert found[0].path == dropped
+
+
+def test_a_just_changed_upload_folder_is_listed_every_time(root: Path) -> None:
+    """A folder changed in the last two seconds may change again in the same clock tick
+    without its mtime moving: it is not remembered."""
+    from cvgallery.ingest import register_new_uploads
+
+    upstream = root / "art" / "upstream"
+    os_now = upstream.stat().st_mtime
+    photo(root / "elsewhere.jpeg").rename(upstream / "fresh.jpeg")
+    with Catalog.open(root) as catalog:
+        assert [r.status for r in register_new_uploads(catalog)] == ["added"]
+        register_new_uploads(catalog)
+        rows = catalog.conn.execute(
+            "SELECT count(*) FROM plan_memo WHERE stage LIKE 'listing %'"
+        ).fetchone()[0]
+    assert rows == 0 and upstream.stat().st_mtime >= os_now

@@ -13,7 +13,17 @@ from typing import Any
 
 from .facts import FileFacts
 from .images import NOW
+from .plan_memo import PlanMemo, plan_key
+from .schema import snapshot, transaction
 
+# Whether an artifact's cached BlurHash holds (parameters: context, "<library> %"), and
+# the join it is read through (parameter: stage): see Artifacts.blurhash_candidates.
+_HASH_CURRENT = """(b.image_id IS NOT NULL AND b.created_at >= a.created_at
+    AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?))"""
+_HASH_JOIN = """
+FROM artifacts a
+LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
+WHERE a.stage = ? """
 
 class Artifacts:
     def __init__(self, conn: sqlite3.Connection):
@@ -85,12 +95,30 @@ class Artifacts:
         """Those of ``paths`` no artifact row names (files that may be removed)."""
         return [p for p in paths if not self.is_recorded(p)]
 
-    def paths_of(self, stages: tuple[str, ...]) -> set[str]:
-        marks = ",".join("?" * len(stages))
-        rows = self.conn.execute(
-            f"SELECT file_path FROM artifacts WHERE stage IN ({marks})", stages
+    def listing_seen(self, stage: str, listing: str) -> bool:
+        """Whether the folder of ``stage`` was listed as ``listing`` (its identity and
+        mtime) at the gallery version there is now, and held only recorded files."""
+        memo = PlanMemo(self.conn)
+        return memo.holds(f"listing {stage}", listing, memo.version()) is not None
+
+    def remember_listing(self, stage: str, listing: str, version: int | None) -> None:
+        """The folder listed as ``listing`` held only files recorded at ``version``."""
+        memo = PlanMemo(self.conn)
+        with transaction(self.conn):
+            memo.remember(f"listing {stage}", listing, memo.changes(), 0, version)
+
+    def gallery_version(self) -> int | None:
+        return PlanMemo(self.conn).version()
+
+    def names_in(self, stage: str) -> set[str]:
+        """The file names recorded under art/<stage>/ (as strings: a build compares a
+        folder listing of 100,000 names with them, in one set difference)."""
+        cursor = self.conn.execute(
+            "SELECT substr(file_path, ?) FROM artifacts WHERE stage = ? AND file_path LIKE ?",
+            (len(stage) + 2, stage, f"{stage}/%"),
         )
-        return {str(r[0]) for r in rows}
+        cursor.row_factory = None
+        return {name for (name,) in cursor if isinstance(name, str)}
 
     def foreign(self, stages: tuple[str, ...], of: Iterable[str] | None = None) -> set[str]:
         """File paths of ``stages`` that cvgallery did not make (logged, synced, migrated):
@@ -166,13 +194,36 @@ class Artifacts:
         is not current; rows from elsewhere (no context, or another tool's) are kept.
         """
         return self.conn.execute(
-            """SELECT a.image_id, a.file_path, a.width, a.height,
-                      (b.image_id IS NOT NULL AND b.created_at >= a.created_at
-                       AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?))
-                      AS current
-               FROM artifacts a
-               LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
-               WHERE a.stage = ?
-               ORDER BY a.image_id""",
+            f"SELECT a.image_id, a.file_path, a.width, a.height, {_HASH_CURRENT} AS current"
+            f"{_HASH_JOIN}ORDER BY a.image_id",
             (context, f"{library} %", stage),
         ).fetchall()
+
+    def blurhash_stale(
+        self, stage: str, context: str, library: str
+    ) -> tuple[int, list[sqlite3.Row]]:
+        """(how many hold, the rows that do not) of :meth:`blurhash_candidates`, told apart
+        by SQLite. When all held at the gallery version there is now (the plan memo), the
+        count remembered then: a build with nothing to hash reads one row, not 100,000."""
+        memo = PlanMemo(self.conn)
+        name, key = f"blurhash {stage}", plan_key("blurhash", stage, context, library)
+        args = (stage, context, f"{library} %")  # the join's stage first, here
+        with snapshot(self.conn):  # the version and the counts from the same state
+            changes, version = memo.changes(), memo.version()
+            held = memo.holds(name, key, version)
+            if held is not None:
+                return held, []
+            current = int(
+                self.conn.execute(f"SELECT count(*){_HASH_JOIN}AND {_HASH_CURRENT}", args)
+                .fetchone()[0]
+            )
+            stale = self.conn.execute(
+                f"SELECT a.image_id, a.file_path, a.width, a.height, 0 AS current"
+                f"{_HASH_JOIN}AND NOT {_HASH_CURRENT} ORDER BY a.image_id",
+                args,
+            ).fetchall()
+        if not stale:
+            # A write after the counts only makes the version newer than the one kept.
+            with transaction(self.conn):
+                memo.remember(name, key, changes, current, version)
+        return current, stale

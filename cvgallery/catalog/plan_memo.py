@@ -75,6 +75,18 @@ class PlanMemo:
         )
         return {str(stage): int(n) for stage, plan, n in rows if keys[stage] == plan}
 
+    def holds(self, name: str, key: str, version: int | None) -> int | None:
+        """The count remembered for ``name`` with plan ``key`` at gallery ``version``, if
+        that is what was remembered: for what depends on the rows the gallery version
+        counts writes to (images, artifacts, blurhash_cache), as the BlurHash check does."""
+        if version is None:
+            return None
+        row = self.conn.execute(
+            "SELECT plan, current FROM plan_memo WHERE stage = ? AND version = ?",
+            (name, version),
+        ).fetchone()
+        return int(row[1]) if row is not None and row[0] == key else None
+
     def remember(
         self, stage: str, key: str, changes: int | None, current: int, version: int | None
     ) -> None:

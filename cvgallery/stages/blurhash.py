@@ -99,17 +99,19 @@ def fill_blurhashes(
     config = catalog.config
     x, y = config.blurhash_x, config.blurhash_y
     ctx = context(x, y)
-    rows = catalog.artifacts.blurhash_candidates(stage, ctx, LIBRARY)
-    wanted = set(ids) if ids is not None else None
     report = BlurhashReport()
-    todo = []
-    for row in rows:
-        if wanted is not None and row["image_id"] not in wanted:
-            continue
-        if row["current"]:
-            report.skipped += 1
-        else:
-            todo.append(row)
+    if ids is None:
+        report.skipped, todo = catalog.artifacts.blurhash_stale(stage, ctx, LIBRARY)
+    else:
+        wanted = set(ids)
+        todo = []
+        for row in catalog.artifacts.blurhash_candidates(stage, ctx, LIBRARY):
+            if row["image_id"] not in wanted:
+                continue
+            if row["current"]:
+                report.skipped += 1
+            else:
+                todo.append(row)
     if not todo:
         return report
     # Pillow's decoders release the GIL: threads hash several artifacts at once.
