@@ -405,12 +405,13 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
         if not stat.S_ISDIR(st.st_mode):
             continue
         # A folder whose mtime (a file added, removed or renamed in it changes it) and
-        # catalog are as they were when it held nothing new is not listed again: 100,000
+        # rows are as they were when it held nothing new is not listed again: 100,000
         # names to compare with the catalog's on every build.
-        listing = f"{folder.resolve()}\0{st.st_dev}:{st.st_ino}\0{st.st_mtime_ns}"
+        listing = artifacts.listing_key(
+            stage, f"{folder.resolve()}\0{st.st_dev}:{st.st_ino}\0{st.st_mtime_ns}"
+        )
         if artifacts.listing_seen(stage, listing):
             continue
-        version = artifacts.gallery_version()
         # The catalog's own files are most of the folder: set aside by name first.
         with os.scandir(folder) as entries_of:
             entries = {e.name: e for e in entries_of}
@@ -420,7 +421,7 @@ def register_new_uploads(catalog: Catalog, **kwargs: object) -> list[AddResult]:
         # Not when the mtime is this second's: a file added later in the same clock tick
         # would leave it as it is.
         if not names and time.time_ns() - st.st_mtime_ns > 2_000_000_000:
-            artifacts.remember_listing(stage, listing, version)
+            artifacts.remember_listing(stage, listing)
     if not new:
         return []
     return add_files(catalog, new, in_place=True, **kwargs)  # type: ignore[arg-type]

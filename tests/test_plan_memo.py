@@ -261,6 +261,15 @@ def test_an_unchanged_upload_folder_is_not_listed_again_and_a_dropped_file_is_se
         assert [r.status for r in found] == ["added"]
         assert listed == ["upstream", "video-sources", "upstream"]
         assert found[0].path == dropped
+        os.utime(upstream, (old, old))
+        register_new_uploads(catalog)  # listed again (the folder changed): remembered
+        catalog.images.reject(["a"])  # a review is not a change to the folder's rows
+        register_new_uploads(catalog)
+        assert listed.count("upstream") == 3
+    seed_sql(root, "DELETE FROM artifacts WHERE stage = 'upstream' AND image_id = 'a'")
+    with Catalog.open(root) as catalog:
+        register_new_uploads(catalog)  # a row gone: its file may be a new upload now
+    assert listed.count("upstream") == 4
 
 
 def test_a_just_changed_upload_folder_is_listed_every_time(root: Path) -> None:

@@ -95,20 +95,25 @@ class Artifacts:
         """Those of ``paths`` no artifact row names (files that may be removed)."""
         return [p for p in paths if not self.is_recorded(p)]
 
-    def listing_seen(self, stage: str, listing: str) -> bool:
-        """Whether the folder of ``stage`` was listed as ``listing`` (its identity and
-        mtime) at the gallery version there is now, and held only recorded files."""
-        memo = PlanMemo(self.conn)
-        return memo.holds(f"listing {stage}", listing, memo.version()) is not None
+    def listing_key(self, stage: str, folder: str) -> str:
+        """What a listing of art/<stage>/ is compared with: ``folder`` (the folder's
+        identity and mtime) and the stage's rows (how many, the highest and the sum of
+        their ids: a row added or deleted, by cvgallery or the seed's SQL, changes it), read
+        from the stage's index alone (an approval or a new thumbnail does not change it)."""
+        count, top, total = self.conn.execute(
+            "SELECT count(*), max(id), total(id) FROM artifacts WHERE stage = ?", (stage,)
+        ).fetchone()
+        return f"{folder}\0{count}:{top}:{total}"
 
-    def remember_listing(self, stage: str, listing: str, version: int | None) -> None:
-        """The folder listed as ``listing`` held only files recorded at ``version``."""
+    def listing_seen(self, stage: str, key: str) -> bool:
+        """Whether a listing with ``key`` found only recorded files (version 0: the key
+        says all the listing depends on)."""
+        return PlanMemo(self.conn).holds(f"listing {stage}", key, 0) is not None
+
+    def remember_listing(self, stage: str, key: str) -> None:
         memo = PlanMemo(self.conn)
         with transaction(self.conn):
-            memo.remember(f"listing {stage}", listing, memo.changes(), 0, version)
-
-    def gallery_version(self) -> int | None:
-        return PlanMemo(self.conn).version()
+            memo.remember(f"listing {stage}", key, memo.changes(), 0, 0)
 
     def names_in(self, stage: str) -> set[str]:
         """The file names recorded under art/<stage>/ (as strings: a build compares a

@@ -78,7 +78,8 @@ class PlanMemo:
     def holds(self, name: str, key: str, version: int | None) -> int | None:
         """The count remembered for ``name`` with plan ``key`` at gallery ``version``, if
         that is what was remembered: for what depends on the rows the gallery version
-        counts writes to (images, artifacts, blurhash_cache), as the BlurHash check does."""
+        counts writes to (images, artifacts, blurhash_cache), as the BlurHash check does.
+        (Version 0: ``key`` holds all the memo depends on.)"""
         if version is None:
             return None
         row = self.conn.execute(
