@@ -1,9 +1,13 @@
 """Peak memory, wall and CPU time of `cvgallery publish DIR --no-build` to a folder (issue 11).
 
     python benchmarks/bench_publish_memory.py --baseline /tmp/wt-pubbase [--counts 10000 100000]
+    python benchmarks/bench_publish_memory.py --site /tmp/s100k [--baseline /tmp/wt-pubbase]
 
 BASELINE is a checkout of the code to compare against (made with
 ``git worktree add --detach /tmp/wt-pubbase <commit>``); this checkout is the new code.
+With ``--site``, an existing built site (a site root; `cvgallery build --no-process` makes
+a 100,000-picture one of a million files) is published instead, first and no-op only: it
+is only read, never changed.
 For each COUNT a built site is made directly, without a catalog of pictures: the output
 folder of an empty site holds, per picture, a page and two content-named media files of a
 few hundred bytes (as a real build makes them), plus user pages, index pages, feed,
@@ -28,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _common import measured
 
@@ -152,17 +157,35 @@ def bench(work: Path, count: int, codes: dict[str, Path]) -> dict[tuple[str, str
     print(
         f"\n{count:,} pictures: {files:,} files made in {time.perf_counter() - t0:.1f}s", flush=True
     )
-    results: dict[tuple[str, str], Run] = {}
-    steps = [
+    steps: list[tuple[str, Any]] = [
         ("first publish", None),
         ("no-op publish", None),
-        (f"{CHANGED} pages changed", change_pages),
+        (f"{CHANGED} pages changed", lambda: change_pages(out, count)),
     ]
+    return run_steps(work, root, str(count), steps, codes)
+
+
+def bench_site(work: Path, root: Path, codes: dict[str, Path]) -> dict[tuple[str, str], Run]:
+    """First and no-op publish of the built site at ``root``, which is only read."""
+    from cvgallery.config import load_config
+    from cvgallery.site import default_output
+
+    out = default_output(load_config(root))
+    files = sum(len(f) for _, _, f in os.walk(out))
+    print(f"\n{root}: {files:,} files in {out}", flush=True)
+    steps: list[tuple[str, Any]] = [("first publish", None), ("no-op publish", None)]
+    return run_steps(work, root, "site", steps, codes)
+
+
+def run_steps(
+    work: Path, root: Path, tag: str, steps: list[tuple[str, Any]], codes: dict[str, Path]
+) -> dict[tuple[str, str], Run]:
+    results: dict[tuple[str, str], Run] = {}
     for step, prepare in steps:
         if prepare is not None:
-            prepare(out, count)
+            prepare()
         for label, code in codes.items():
-            run = run_measured(code, root, work / f"target-{label}-{count}")
+            run = run_measured(code, root, work / f"target-{label}-{tag}")
             results[(step, label)] = run
             print(
                 f"  {step:<20} {label:<8} wall {run.wall:7.2f}s  cpu {run.cpu:7.2f}s  "
@@ -172,28 +195,43 @@ def bench(work: Path, count: int, codes: dict[str, Path]) -> dict[tuple[str, str
     return results
 
 
+def ratios(results: dict[tuple[str, str], Run], step: str) -> str:
+    """One row: wall, CPU and peak of both codes and new/baseline (the new code's alone
+    when there is no baseline)."""
+    new = results[(step, "new")]
+    if (step, "baseline") not in results:
+        return f"{'':7} {new.wall:7.2f} {'':6}  {'':7} {new.cpu:7.2f} {'':6}  {'':6} {new.peak_mb:6.0f}"
+    old = results[(step, "baseline")]
+    return (
+        f"{old.wall:7.2f} {new.wall:7.2f} {new.wall / old.wall:5.2f}x  "
+        f"{old.cpu:7.2f} {new.cpu:7.2f} {new.cpu / old.cpu:5.2f}x  "
+        f"{old.peak_mb:6.0f} {new.peak_mb:6.0f} {new.peak_mb / old.peak_mb:5.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="checkout of the old code")
+    parser.add_argument("--baseline", type=Path, help="checkout of the old code")
     parser.add_argument("--counts", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--site", type=Path, help="an existing built site root, only read")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    codes = {"baseline": args.baseline.resolve(), "new": HERE}
+    codes = {"baseline": args.baseline.resolve()} if args.baseline else {}
+    codes["new"] = HERE
     work = Path(tempfile.mkdtemp(prefix="bench-publish-memory-"))
     table = []
     try:
-        for count in args.counts:
-            results = bench(work, count, codes)
+        runs = (
+            [("site", lambda: bench_site(work, args.site.resolve(), codes))]
+            if args.site
+            else [(count, lambda count=count: bench(work, count, codes)) for count in args.counts]
+        )
+        for tag, measure in runs:
+            results = measure()
             for step in dict.fromkeys(s for s, _ in results):
-                old, new = results[(step, "baseline")], results[(step, "new")]
-                table.append(
-                    f"{count:>8,} {step:<20} "
-                    f"{old.wall:7.2f} {new.wall:7.2f} {new.wall / old.wall:5.2f}x  "
-                    f"{old.cpu:7.2f} {new.cpu:7.2f} {new.cpu / old.cpu:5.2f}x  "
-                    f"{old.peak_mb:6.0f} {new.peak_mb:6.0f} {new.peak_mb / old.peak_mb:5.2f}x"
-                )
+                table.append(f"{tag:>8} {step:<20} " + ratios(results, step))
             if not args.keep:  # 300,000 files per folder at 100,000 pictures
-                for folder in work.glob(f"*-{count}"):
+                for folder in work.glob(f"*-{tag}"):
                     shutil.rmtree(folder, ignore_errors=True)
     finally:
         print(

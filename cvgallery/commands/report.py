@@ -14,9 +14,10 @@ class Report:
     ``output`` is data for stdout (ids for a pipe, a table), ``lines`` the human messages
     (one per item, notes), ``failures`` the lines naming each thing that failed and why
     (printed on stderr), ``summary`` the closing line (else made from ``counts``), ``data``
-    the ``--json`` document. ``exit_code`` follows the failures (0 all done, 1 some items
-    failed) unless a command sets it. A command given a ``sink`` hands it each message as
-    it happens (a long `add` shows its files as it goes) instead of keeping it in ``lines``.
+    the ``--json`` document (or a function making it). ``exit_code`` follows the failures
+    (0 all done, 1 some items failed) unless a command sets it. A command given a ``sink``
+    hands it each message as it happens (a long `add` shows its files as it goes) instead
+    of keeping it in ``lines``.
     """
 
     counts: dict[str, int] = field(default_factory=dict)
@@ -52,6 +53,8 @@ class Report:
         return ", ".join(f"{n} {name}" for name, n in self.counts.items())
 
     def as_dict(self) -> Any:
+        if callable(self.data):  # made only when asked (publish: lists of a million paths)
+            return self.data()
         if self.data is not None:
             return self.data
         return {"ok": self.ok, "counts": self.counts, "failures": self.failures}

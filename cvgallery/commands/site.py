@@ -126,6 +126,6 @@ def publish(
     )
     report.failures += [f"Error: {path}: {reason}" for path, reason in done.failures]
     report.summary = done.line()
-    report.data = done.as_dict()
+    report.data = done.as_dict  # for --json only: made when asked
     report.exit_code = 0 if done.ok else 1
     return report

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +32,9 @@ from typing import Any
 from ..errors import PublishError
 from .address import parse_target
 from .headers import HeaderRules
-from .manifest import Entry, dump_manifest, parse_manifest
+from .manifest import dump_manifest, parse_manifest
 from .plan import Plan, make_plan, walk_source
+from .table import ENCODING, ERRORS, Entry, PathList, Table, unpack_hash
 from .target import Target, describe_error
 
 #: on_progress(done_files, total_files, done_bytes, total_bytes)
@@ -171,7 +172,7 @@ def publish(
         elif refusal is not None:
             raise PublishError(f"{tgt.describe()}: {refusal}")
         else:
-            run = _Run(tgt, source, plan, previous or {}, headers or HeaderRules(), report)
+            run = _Run(tgt, source, plan, headers or HeaderRules(), report)
             run.jobs, run.progress = jobs, on_progress or run.progress
             run()
         report.seconds = time.perf_counter() - started
@@ -181,7 +182,7 @@ def publish(
             tgt.close()
 
 
-def _read_target(target: Target, force: bool) -> tuple[dict[str, Entry] | None, str | None]:
+def _read_target(target: Target, force: bool) -> tuple[Table | None, str | None]:
     """The manifest's entries (None: no manifest) and a reason to refuse, if any."""
     data = target.read_manifest()
     if data is not None:
@@ -210,16 +211,19 @@ class _Run:
         target: Target,
         source: Path,
         plan: Plan,
-        previous: dict[str, Entry],
         headers: HeaderRules,
         report: PublishReport,
     ):
         self.target, self.source, self.plan, self.headers = target, source, plan, headers
         self.report = report
         self.jobs = 1
-        #: what the manifest says: the previous publish's entries (the plan is done with
-        #: them: updated in place, not copied), updated as files go
-        self.state = previous
+        # What the manifest says is the plan's two tables and these flags, merged in path
+        # order when written (entries): the previous publish's rows, less those deleted,
+        # and the uploads (once recorded): pending, or with their hash once uploaded.
+        self.uploads: Table = plan.source.table
+        self.recorded = False
+        self.uploaded = bytearray(len(self.uploads))
+        self.deleted = bytearray(len(plan.manifest))
         self.progress: Progress = lambda *_a: None
         self.upload_failed = False
         self.total_files = len(plan.uploads) + len(plan.delete)
@@ -236,8 +240,7 @@ class _Run:
             return
         try:
             if plan.uploads:
-                for rel in plan.uploads:
-                    self.state[rel] = Entry(None, plan.source[rel].size)
+                self.recorded = True
                 self.checkpoint()  # pending first: a killed run leaves nothing unrecorded
                 self.upload_all()
             if not self.upload_failed and plan.delete:
@@ -247,8 +250,28 @@ class _Run:
         finally:
             self.checkpoint()
 
+    def entries(self) -> Iterator[tuple[str, Entry]]:
+        """The manifest's entries now, in path order: the previous rows and the uploads
+        merged (an upload of a path the previous manifest had replaces its row)."""
+        uploads, deleted, uploaded = self.uploads, self.deleted, self.uploaded
+        waiting = uploads.rows() if self.recorded else iter(())
+        upload = next(waiting, None)
+        for row, path, packed, size in self.plan.manifest.rows():
+            replaced = False
+            while upload is not None and upload[1] <= path:
+                n, new_path, new_hash, new_size = upload
+                yield _entry(new_path, new_hash if uploaded[n] else None, new_size)
+                replaced = replaced or new_path == path
+                upload = next(waiting, None)
+            if not replaced and not deleted[row]:
+                yield _entry(path, packed, size)
+        while upload is not None:
+            n, new_path, new_hash, new_size = upload
+            yield _entry(new_path, new_hash if uploaded[n] else None, new_size)
+            upload = next(waiting, None)
+
     def checkpoint(self) -> None:
-        data = dump_manifest(self.state)
+        data = dump_manifest(self.entries())
         self.target.write_manifest(data)
         self.last_checkpoint = time.monotonic()
         self.manifest_bytes = len(data)
@@ -269,20 +292,20 @@ class _Run:
                     self.report.skipped = sum(len(p) for p in phases[n + 1 :])
                     return
 
-    def upload_phase(self, pool: ThreadPoolExecutor, phase: list[str]) -> None:
+    def upload_phase(self, pool: ThreadPoolExecutor, phase: PathList) -> None:
         # A few uploads per thread are in flight, not the whole phase: a Future per file of
         # a 300,000-file first publish would be most of its memory. Completions arrive
         # through a queue: waiting on the set of pending futures would cost a scan of that
         # set per completion.
         done: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
-        pending: dict[Future[None], str] = {}
-        waiting = iter(phase)
+        pending: dict[Future[None], int] = {}  # → its row in the uploads table
+        waiting = iter(phase.rows)
         window = self.jobs * IN_FLIGHT_PER_JOB
         try:
             while True:
-                for rel in itertools.islice(waiting, window - len(pending)):
-                    future = pool.submit(self.put, rel)
-                    pending[future] = rel
+                for n in itertools.islice(waiting, window - len(pending)):
+                    future = pool.submit(self.put, n)
+                    pending[future] = n
                     future.add_done_callback(done.put)
                 if not pending:
                     return
@@ -298,7 +321,8 @@ class _Run:
                 future.cancel()
             raise
 
-    def put(self, rel: str) -> None:
+    def put(self, n: int) -> None:
+        rel = self.uploads.path(n)
         path = self.source / rel
         headers = self.headers.for_path(rel)
         for attempt in range(ATTEMPTS):
@@ -310,26 +334,33 @@ class _Run:
                     raise
                 time.sleep(BACKOFF * 2**attempt)
 
-    def finished(self, rel: str, future: Future[None]) -> None:
-        size = self.plan.source[rel].size
+    def finished(self, n: int, future: Future[None]) -> None:
+        size = self.uploads.sizes[n]
         exc = future.exception()
         if exc is None:
-            self.state[rel] = Entry(self.plan.source[rel].hash, size)
+            self.uploaded[n] = 1
             self.report.uploaded += 1
             self.report.uploaded_bytes += size
         else:
             self.upload_failed = True
-            self.report.failures.append((rel, describe_error(exc)))
+            self.report.failures.append((self.uploads.path(n), describe_error(exc)))
         self.done_files += 1
         self.done_bytes += size
         self.progress(self.done_files, self.total_files, self.done_bytes, self.total_bytes)
 
     def delete_all(self) -> None:
-        failures = dict(self.target.delete(self.plan.delete))
-        for rel in self.plan.delete:
+        delete = self.plan.delete
+        failures = dict(self.target.delete(list(delete)))
+        for row, rel in zip(delete.rows, delete, strict=True):
             if rel not in failures:
-                self.state.pop(rel, None)
+                self.deleted[row] = 1
                 self.report.deleted += 1
             self.done_files += 1
         self.report.failures += list(failures.items())
         self.progress(self.done_files, self.total_files, self.done_bytes, self.total_bytes)
+
+
+def _entry(path: bytearray, packed: bytearray | None, size: int) -> tuple[str, Entry]:
+    """A table row as the manifest's (path, Entry); ``packed`` None: pending."""
+    digest = None if packed is None else unpack_hash(packed)
+    return path.decode(ENCODING, ERRORS), Entry(digest, size)
