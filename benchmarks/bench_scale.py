@@ -1,6 +1,6 @@
 """What a build costs at 10,000 and at 100,000 pictures, and what one change costs (issue 11).
 
-    python benchmarks/bench_scale.py [--counts 10000 100000] [--add-batch 1000] [--keep]
+    python benchmarks/bench_scale.py [--counts 10000 100000] [--add-batch 1000] [--repeat 3] [--keep]
 
 For each size a catalog is made directly (rows inserted, tiny files written: a few real
 JPEGs made unique by the picture's id appended after their end marker, BlurHashes of
@@ -10,8 +10,8 @@ and their WebP twins), plus 150 processed pictures waiting for review,
 newer than all of them, and one pending from the middle of the timeline. Then, each in a
 fresh subprocess (wall time, CPU time and peak memory of that process alone, from wait4):
 
-  process with nothing to do; the first `build --no-process`; a no-op `build --no-process`
-  and a no-op `build`; a build after approving 1 picture and after approving 100 (with
+  process with nothing to do; the first `build --no-process`; a no-op `build --no-process`,
+  a first `build` (its process step remembers what it found) and a no-op `build`; a build after approving 1 picture and after approving 100 (with
   the number of files touched: new, or another mtime or inode); a build after approving
   the picture from the middle (every index page after it shifts); `publish DIR --no-build`
   to a folder, the first time and with nothing to do (for sizes up to --publish-up-to); `add` of --add-batch new files into
@@ -216,7 +216,9 @@ def build_touching(root: Path, out: Path, process: bool = False) -> Run:
     return run
 
 
-def bench(count: int, work: Path, add_batch: int, publish_up_to: int) -> dict[str, Run]:
+def bench(
+    count: int, work: Path, add_batch: int, publish_up_to: int, repeat: int = 3
+) -> dict[str, Run]:
     root = work / f"site-{count}"
     t0 = time.perf_counter()
     # In a child: the peak RSS a child reports includes its parent's at fork time, so the
@@ -246,9 +248,19 @@ def bench(count: int, work: Path, add_batch: int, publish_up_to: int) -> dict[st
     step("process, nothing to do", timed(cvgallery(root, "process")))
     step("build --no-process, first", timed(cvgallery(root, "build", "--no-process")))
     step("build --no-process, no-op", timed(cvgallery(root, "build", "--no-process")))
+    # Its first run lists art/upstream/ and checks every BlurHash; both are remembered.
+    step("build, first with the process step", timed(cvgallery(root, "build")))
     step("build, no-op (process step too)", timed(cvgallery(root, "build")))
-    timed(cvgallery(root, "approve", ids["one"]))
-    step("build after approving 1", build_touching(root, out))
+    # One sample is at the mercy of a shared machine: the picture is rejected (a build)
+    # and approved again, --repeat times, and the median build is shown.
+    samples = []
+    for n in range(repeat):
+        if n:
+            timed(cvgallery(root, "reject", ids["one"]))
+            build_touching(root, out)
+        timed(cvgallery(root, "approve", ids["one"]))
+        samples.append(build_touching(root, out))
+    step("build after approving 1", sorted(samples, key=lambda r: r.wall)[len(samples) // 2])
     timed(cvgallery(root, "approve", *ids["hundred"].split()))
     step("build after approving 100", build_touching(root, out))
     timed(cvgallery(root, "approve", ids["middle"]))
@@ -284,6 +296,7 @@ TARGETS = {
     "process, nothing to do": ("< 1 s of work", lambda r: r.cpu < 1),
     "build --no-process, first": ("< 60 s", lambda r: r.wall < 60),
     "build --no-process, no-op": ("< 1.5 s", lambda r: r.wall < 1.5),
+    "build, no-op (process step too)": ("< 1.5 s", lambda r: r.wall < 1.5),
     "build after approving 1": (
         "< 2 s, < 50 files",
         lambda r: r.wall < 2 and (r.touched or 0) < 50,
@@ -338,6 +351,9 @@ def main() -> None:
     parser.add_argument("--add-batch", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="samples of the build after approving 1 (median)"
+    )
+    parser.add_argument(
         "--publish-up-to",
         type=int,
         default=10**9,
@@ -353,7 +369,7 @@ def main() -> None:
     results: dict[int, dict[str, Run]] = {}
     try:
         for count in args.counts:
-            results[count] = bench(count, work, args.add_batch, args.publish_up_to)
+            results[count] = bench(count, work, args.add_batch, args.publish_up_to, args.repeat)
             if not args.keep:
                 shutil.rmtree(work / f"site-{count}", ignore_errors=True)
                 shutil.rmtree(work / f"deploy-{count}", ignore_errors=True)

@@ -287,3 +287,19 @@ def test_a_just_changed_upload_folder_is_listed_every_time(root: Path) -> None:
             "SELECT count(*) FROM plan_memo WHERE stage LIKE 'listing %'"
         ).fetchone()[0]
     assert rows == 0 and upstream.stat().st_mtime >= os_now
+
+
+def test_after_a_change_only_the_changed_pictures_hashes_are_looked_at(
+    root: Path, tmp_path: Path
+) -> None:
+    from cvgallery.stages.blurhash import fill_blurhashes
+
+    with Catalog.open(root) as catalog:
+        assert fill_blurhashes(catalog).skipped == 2  # remembered at this version
+        catalog.images.reject(["a"])  # a change elsewhere: b's hash is not looked at again
+        assert (fill_blurhashes(catalog).made, fill_blurhashes(catalog).skipped) == (0, 2)
+    seed_sql(root, "DELETE FROM blurhash_cache WHERE image_id = 'b'")  # b stamped now
+    with Catalog.open(root) as catalog:
+        again = fill_blurhashes(catalog)
+        assert (again.made, again.skipped) == (1, 1)
+        assert fill_blurhashes(catalog).skipped == 2

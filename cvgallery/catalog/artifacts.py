@@ -20,6 +20,7 @@ from .schema import snapshot, transaction
 # the join it is read through (parameter: stage): see Artifacts.blurhash_candidates.
 _HASH_CURRENT = """(b.image_id IS NOT NULL AND b.created_at >= a.created_at
     AND (b.context IS ? OR b.context IS NULL OR b.context NOT LIKE ?))"""
+_STAMPED_SINCE = "SELECT image_id FROM gallery_stamps WHERE version > ?"
 _HASH_JOIN = """
 FROM artifacts a
 LEFT JOIN blurhash_cache b ON b.image_id = a.image_id AND b.stage = a.stage
@@ -209,24 +210,38 @@ class Artifacts:
     ) -> tuple[int, list[sqlite3.Row]]:
         """(how many hold, the rows that do not) of :meth:`blurhash_candidates`, told apart
         by SQLite. When all held at the gallery version there is now (the plan memo), the
-        count remembered then: a build with nothing to hash reads one row, not 100,000."""
+        count remembered then: a build with nothing to hash reads one row, not 100,000.
+        When all held at an earlier version, only the pictures stamped since (a write to
+        their row, artifacts or hashes) are looked at: the others' hashes still hold."""
         memo = PlanMemo(self.conn)
         name, key = f"blurhash {stage}", plan_key("blurhash", stage, context, library)
-        args = (stage, context, f"{library} %")  # the join's stage first, here
+        args: tuple[object, ...] = (stage, context, f"{library} %")  # the join's stage first
         with snapshot(self.conn):  # the version and the counts from the same state
             changes, version = memo.changes(), memo.version()
             held = memo.holds(name, key, version)
             if held is not None:
                 return held, []
-            current = int(
-                self.conn.execute(f"SELECT count(*){_HASH_JOIN}AND {_HASH_CURRENT}", args)
-                .fetchone()[0]
-            )
+            since = memo.bases({name: key}, changes, version).get(name)
+            changed = ""
+            if since is not None:
+                changed = f"AND a.image_id IN ({_STAMPED_SINCE})"
+                args = (*args, since)
             stale = self.conn.execute(
                 f"SELECT a.image_id, a.file_path, a.width, a.height, 0 AS current"
-                f"{_HASH_JOIN}AND NOT {_HASH_CURRENT} ORDER BY a.image_id",
+                f"{_HASH_JOIN}AND NOT {_HASH_CURRENT} {changed} ORDER BY a.image_id",
                 args,
             ).fetchall()
+            if since is not None:  # every row but the stale ones holds: count them all
+                total = self.conn.execute(
+                    "SELECT count(*) FROM artifacts WHERE stage = ?", (stage,)
+                ).fetchone()[0]
+                current = int(total) - len(stale)
+            else:
+                current = int(
+                    self.conn.execute(
+                        f"SELECT count(*){_HASH_JOIN}AND {_HASH_CURRENT}", args
+                    ).fetchone()[0]
+                )
         if not stale:
             # A write after the counts only makes the version newer than the one kept.
             with transaction(self.conn):
