@@ -73,8 +73,18 @@ def test_incremental_build_after_a_forked_full_build_touches_only_what_changed(
 
 
 def test_a_template_error_in_a_worker_fails_the_build_and_keeps_the_previous_site(
-    seeded: Catalog, tmp_path: Path
+    seeded: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    forked: list[int] = []
+    fork = os.fork
+
+    def recording_fork() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
     out = tmp_path / "out"
     build_site(seeded, out, base_url=URL, jobs=2)
     before = files_of(out)
@@ -89,8 +99,10 @@ def test_a_template_error_in_a_worker_fails_the_build_and_keeps_the_previous_sit
         build_site(Catalog.open(seeded.config.root), out, base_url=URL, jobs=2)
     assert files_of(out) == before
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # every worker was waited for: no zombies
+    assert len(forked) == 2  # one worker for each of the two builds
+    for pid in forked:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # every worker was waited for: no zombies
 
 
 def test_render_shares_keeps_the_order_and_renders_a_declined_share_here():
