@@ -158,7 +158,7 @@ def test_build_command_takes_jobs(seeded: Catalog):
     done = run_cli("build", "--no-process", "-j", "2", "--json", "--root", root)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["full"] and report["failed"] == []
+    assert report["full"] and report["failed"] == [] and report["workers"] == 2
     assert report["images"] == len(list(seeded.gallery.top_rows())) > 30
     bad = run_cli("build", "-j", "0", "--root", root)
     assert bad.returncode == 2 and "-j" in bad.stderr and "Traceback" not in bad.stderr

@@ -61,6 +61,7 @@ def build(
         "deleted": built.deleted,
         "skipped": built.skipped,
         "full": built.full,
+        "workers": built.workers,
         "failed": built.failed,
     }
     return report

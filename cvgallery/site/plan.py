@@ -25,7 +25,7 @@ from ..catalog import Catalog, DerivedRow, GalleryRow
 from ..catalog.builds import PageRecord
 from .context import COVER, IMAGE_COUNT, USERS, user_fact
 from .paging import HOME, Paging, index_url, user_home_url, user_page_url
-from .query import is_own_slug, renamed_slugs, slugify
+from .query import renamed_slugs, slugify
 
 #: what a file is, for the renderer: ("image", position), ("child", position, id),
 #: ("index", number), ("home",), ("user", name, number or 0 for the user's own page),
@@ -139,7 +139,6 @@ def make_plan(
     pages: list[bytes] = []
     urls = hashlib.blake2b(digest_size=16)
     blake2b = hashlib.blake2b
-    own_slug = is_own_slug
     before = _NONE  # the key of the previous (older) picture
     # an image page waiting for its newer neighbour: position, url, key, older key, back link
     waiting: tuple[int, str, bytes, bytes, bytes] | None = None
@@ -158,10 +157,7 @@ def make_plan(
             key = blake2b(f"{image_id}\0{mark}".encode(), digest_size=16).digest()
         j = len(ids)
         ids.append(image_id)
-        if image_id not in renamed and own_slug(image_id):
-            url = f"image/{image_id}.html"
-        else:
-            url = plan.image_url(image_id)
+        url = plan.image_url(image_id)
         if j % per_page == 0:
             back = index_url(j // per_page + 1).encode()
         if waiting is not None:

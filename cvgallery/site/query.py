@@ -78,8 +78,8 @@ def slugify(text: str) -> str:
     part of it and a short hash of the name, so changed names stay apart
     (``café-été`` stays, ``a&b`` is ``a_b-<hash>``). :func:`unique_slugs` settles the
     rare clash between an unchanged name and another one's hashed form."""
-    if len(text) <= SLUG_MAX_BYTES and _PLAIN_NAME.fullmatch(text):
-        return text  # most ids: a build names every picture, twice
+    if is_own_slug(text):
+        return text  # most ids: a build names every picture
     slug = _slug_base(text)
     if slug == text and len(text.encode("utf-8", "surrogatepass")) <= SLUG_MAX_BYTES:
         return slug
@@ -129,11 +129,10 @@ def renamed_slugs(names: Iterable[str]) -> dict[str, str]:
     100,000 pictures looks each up once and settles a handful, if any."""
     by_key: dict[str, str] = {}
     clashing: set[str] = set()
-    plain = _PLAIN_NAME.fullmatch
     for name in names:
-        # A plain ASCII name is its own slug, compared in lower case (slugify's fast path)
-        key = name.lower() if len(name) <= SLUG_MAX_BYTES and plain(name) else None
-        other = by_key.setdefault(key or slug_key(slugify(name)), name)
+        # A plain ASCII name is its own slug, compared in lower case
+        key = name.lower() if is_own_slug(name) else slug_key(slugify(name))
+        other = by_key.setdefault(key, name)
         if other != name:
             clashing.update((other, name))
     if not clashing:

@@ -71,6 +71,8 @@ def render_into(
     else:
         out = tree
         version = catalog.gallery.version()
+        foreign = _Foreign(catalog, full=True)
+        foreign.load()  # once, here: the workers inherit it
         groups = (
             (n if (w := window_of(d.job, plan.per_page)) is None else w, rel)
             for n, (rel, d) in enumerate(dirty.items())
@@ -86,9 +88,6 @@ def render_into(
                 part = _render_share(out, mine, site, outcome, rels, foreign=foreign, full=full)
                 part.written, part.kept = out.written - written, out.kept - kept
                 return part
-
-        foreign = _Foreign(catalog, full=True)
-        foreign.load()  # once, here: the workers inherit it
 
         here = partial(_render_share, out, catalog, site, outcome, foreign=foreign, full=full)
         parts = render_shares(deal(groups, count), here, render_forked)
